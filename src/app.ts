@@ -1,0 +1,101 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { createTokenVerifier } from './auth/token.js'
+import type { Broker } from './broker/broker.js'
+import { MemoryBroker } from './broker/memory-broker.js'
+import type { Config } from './config.js'
+import { installErrorHandlers } from './http/error-handler.js'
+import { healthRoute } from './http/health-route.js'
+import { publishRoute } from './http/publish-route.js'
+import { Hub } from './hub/hub.js'
+import { createLogger } from './log.js'
+import type { TlsFiles } from './tls.js'
+import type { Connection } from './ws/connection.js'
+import { wsEndpoint } from './ws/endpoint.js'
+
+/** The relay's parts, reachable from the fastify instance (health, metrics, tests). */
+export interface Relay {
+  readonly config: Config
+  readonly broker: Broker
+  readonly hub: Hub
+  readonly connections: ReadonlySet<Connection>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    relay: Relay
+  }
+}
+
+/** How to build the app; everything but the config has a default. */
+export interface BuildOptions {
+  /** Certificate and key; null serves plain HTTP (only allowed on loopback by the config). */
+  readonly tls: TlsFiles | null
+  readonly logger?: Logger
+  /** Defaults to the in-memory broker. */
+  readonly broker?: Broker
+}
+
+/** Live messages a member may have waiting behind its replay, as a multiple of history_size. */
+const PENDING_PER_HISTORY = 10
+
+/**
+ * Build the relay as a fastify instance, not yet listening. The caller owns `listen`
+ * and `close`; closing the app closes WebSockets with 1001 and then the broker.
+ */
+export async function buildApp(config: Config, options: BuildOptions): Promise<FastifyInstance> {
+  const logger = options.logger ?? createLogger(config.log_level)
+  const broker =
+    options.broker ??
+    new MemoryBroker({
+      historySize: config.history_size,
+      historyTtlMs: config.history_ttl_s * 1000,
+      onListenerError: (err) => {
+        logger.error({ err }, 'room listener failed')
+      },
+    })
+  const common = {
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.max_publish_bytes,
+    // A slow-header or slow-body client cannot hold a socket for long.
+    connectionTimeout: 60_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 10_000,
+    http2: false as const,
+  }
+  // One instance type for both transports: nothing below depends on which one it is.
+  const app = (options.tls
+    ? Fastify({
+        ...common,
+        https: { cert: options.tls.cert, key: options.tls.key, maxHeaderSize: 16384 },
+      })
+    : Fastify({ ...common, http: { maxHeaderSize: 16384 } })) as unknown as FastifyInstance
+  app.server.headersTimeout = 10_000
+
+  const verifier = createTokenVerifier(config.nodejs_server_jwt_private_key, {
+    publishMaxLifetimeS: config.publish_token_max_lifetime_s,
+    publishMaxBytes: config.max_publish_bytes,
+  })
+  const connections = new Set<Connection>()
+  const hub = new Hub(
+    broker,
+    {
+      presenceMaxMembers: config.presence_max_members,
+      maxPending: config.history_size * PENDING_PER_HISTORY,
+    },
+    (err, member) => {
+      logger.error({ err }, 'catching a subscriber up failed')
+      member.overflow()
+    },
+  )
+  app.decorate('relay', { config, broker, hub, connections })
+  installErrorHandlers(app)
+  await app.register(wsEndpoint, { config, hub, verifier, connections })
+  await app.register(publishRoute, { config, verifier, broker })
+  await app.register(healthRoute, { broker, connectionCount: () => connections.size })
+  app.addHook('onClose', async () => {
+    await broker.close()
+  })
+  return app
+}

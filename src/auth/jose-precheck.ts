@@ -1,0 +1,98 @@
+/**
+ * Structural checks on a compact JWS, run before any cryptography: exactly three
+ * canonical base64url segments, a JSON-object header with `alg` exactly HS512 and none
+ * of the headers that delegate trust, JSON-object payload, no duplicate keys anywhere.
+ * Every failure is returned as a reason string; nothing here throws on input.
+ */
+
+/** Headers that would let the token choose its own key or its own rules. */
+const FORBIDDEN_HEADERS = ['crit', 'jku', 'jwk', 'x5u', 'x5c'] as const
+const BASE64URL = /^[A-Za-z0-9_-]+$/
+
+/** A token that passed the structural checks: its payload as parsed JSON. */
+export interface PrecheckedToken {
+  readonly payload: Record<string, unknown>
+}
+
+function decodeSegment(segment: string): string | null {
+  if (!BASE64URL.test(segment)) return null
+  const bytes = Buffer.from(segment, 'base64url')
+  // Non-canonical encodings (stray trailing bits) decode to the same bytes: refuse them.
+  if (bytes.toString('base64url') !== segment) return null
+  return bytes.toString('utf8')
+}
+
+function parseObject(text: string): Record<string, unknown> | null {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null
+  return value as Record<string, unknown>
+}
+
+/** Check the shape of `token`; returns the parsed payload or the reason it is refused. */
+export function precheckToken(token: string): PrecheckedToken | string {
+  const parts = token.split('.')
+  if (parts.length === 5) return 'encrypted tokens (JWE) are not accepted'
+  if (parts.length !== 3) return 'not a compact JWS (three dot-separated segments)'
+  const [headerPart = '', payloadPart = '', signaturePart = ''] = parts
+  if (signaturePart === '') return 'missing signature'
+  if (decodeSegment(signaturePart) === null) return 'signature is not canonical base64url'
+  const headerText = decodeSegment(headerPart)
+  const payloadText = decodeSegment(payloadPart)
+  if (headerText === null || payloadText === null) return 'segment is not canonical base64url'
+  const header = parseObject(headerText)
+  if (header === null) return 'header is not a JSON object'
+  if (header.alg !== 'HS512') return 'alg must be HS512'
+  for (const name of FORBIDDEN_HEADERS) {
+    if (name in header) return `header "${name}" is not accepted`
+  }
+  if (hasDuplicateKeys(headerText)) return 'duplicate keys in header'
+  const payload = parseObject(payloadText)
+  if (payload === null) return 'payload is not a JSON object'
+  if (hasDuplicateKeys(payloadText)) return 'duplicate keys in payload'
+  return { payload }
+}
+
+function skipWhitespace(text: string, from: number): number {
+  let i = from
+  while (i < text.length) {
+    const c = text.charCodeAt(i)
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break
+    i++
+  }
+  return i
+}
+
+/**
+ * True when some JSON object in `text` repeats a key. `text` must already be valid JSON
+ * (JSON.parse keeps the last duplicate silently, which lets two parsers disagree).
+ */
+export function hasDuplicateKeys(text: string): boolean {
+  const stack: (Set<string> | null)[] = []
+  let i = 0
+  while (i < text.length) {
+    const c = text[i]
+    if (c === '"') {
+      let j = i + 1
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+      const top = stack[stack.length - 1]
+      const next = skipWhitespace(text, j + 1)
+      if (top && text[next] === ':') {
+        const key = JSON.parse(text.slice(i, j + 1)) as string
+        if (top.has(key)) return true
+        top.add(key)
+      }
+      i = j + 1
+    } else {
+      if (c === '{') stack.push(new Set())
+      else if (c === '[') stack.push(null)
+      else if (c === '}' || c === ']') stack.pop()
+      i++
+    }
+  }
+  return false
+}

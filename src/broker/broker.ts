@@ -1,0 +1,66 @@
+import type { Message } from '../hub/message.js'
+
+/** A room's position: its history epoch and latest offset (0 before the first message). */
+export interface RoomPosition {
+  readonly epoch: string
+  readonly offset: number
+}
+
+/** A message once stored in its room's history. Owned by the broker; never mutated. */
+export interface StoredMessage extends Message {
+  readonly epoch: string
+  readonly offset: number
+  /** When the broker stored it, ms since epoch (drives history_ttl_s and latency metrics). */
+  readonly published_at: number
+}
+
+/** Answer to a history read. */
+export interface HistoryResult extends RoomPosition {
+  /**
+   * The messages after `since`, oldest first, up to `offset`; null when history no
+   * longer covers `since` (another epoch, or trimmed by size or age).
+   */
+  readonly messages: readonly StoredMessage[] | null
+}
+
+/** Called with each message of a subscribed room, in offset order. */
+export type RoomListener = (message: StoredMessage) => void
+
+/** Result of an earlier publish remembered under its `jti`. */
+export type Accepted = readonly {
+  readonly room_id: string
+  readonly epoch: string
+  readonly offset: number
+}[]
+
+/**
+ * Where messages go between publishers and hubs. One implementation per deployment:
+ * memory (one process) or Redis (several nodes). Every implementation passes
+ * test/broker/contract.ts.
+ */
+export interface Broker {
+  /**
+   * Append the messages to their rooms' histories, all or none, assigning offsets in
+   * order, then hand each to the room's listeners (on every node). Resolves once local
+   * listeners have been called. Rejects with RELAY_ERR_BROKER_UNAVAILABLE when nothing
+   * could be stored.
+   */
+  publish(messages: readonly Message[]): Promise<StoredMessage[]>
+  /** Start calling `listener` for the room's messages. */
+  subscribe(roomId: string, listener: RoomListener): Promise<void>
+  /** Stop calling `listener`. */
+  unsubscribe(roomId: string, listener: RoomListener): Promise<void>
+  /** The room's position and, when `since` is given, the messages after it. */
+  history(roomId: string, since?: RoomPosition): Promise<HistoryResult>
+  /**
+   * Claim a publish `jti` for `ttlMs`. Resolves null when the claim is new, otherwise
+   * with what the first publish accepted (empty while it is still in flight).
+   */
+  claimJti(jti: string, ttlMs: number): Promise<Accepted | null>
+  /** Record the outcome of a claimed `jti`: what was accepted, or null to release it. */
+  settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void>
+  /** Whether the broker can publish now (readiness). */
+  readonly ready: boolean
+  /** Release every resource; the same promise when called twice. */
+  close(): Promise<void>
+}

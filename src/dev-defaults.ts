@@ -1,0 +1,84 @@
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ConfigError } from './config.js'
+
+/** Development mode: where its generated files live, under the project's `ssl/`. */
+export interface DevSetup {
+  readonly configFile: string
+  readonly certFile: string
+  readonly keyFile: string
+  /** Config values that point at the generated certificate. */
+  readonly values: Record<string, unknown>
+}
+
+/** Started as root in development mode, the relay drops to this user and group (nobody). */
+export const DEV_UNPRIVILEGED_ID = 65534
+
+/** Port and address of development mode (non-privileged, loopback only). */
+export const DEV_PORT = 4443
+export const DEV_ADDRESS = '127.0.0.1'
+
+/** The project root: the nearest folder above this module holding our package.json. */
+export function projectRoot(from = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from
+  for (;;) {
+    const pkg = join(dir, 'package.json')
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tuleap-realtime'
+    ) {
+      return dir
+    }
+    const parent = dirname(dir)
+    if (parent === dir)
+      throw new ConfigError('cannot find the project root for development mode; pass --config=PATH')
+    dir = parent
+  }
+}
+
+/**
+ * Make what development mode needs, once: a self-signed certificate (SAN localhost,
+ * 127.0.0.1, ::1) made by `ssl/make-self-signed.sh`, and a config file holding a random
+ * 64-byte key (mode 0600). Existing files are kept. Never used when --config is given.
+ */
+export function ensureDevSetup(root = projectRoot()): DevSetup {
+  const ssl = join(root, 'ssl')
+  mkdirSync(ssl, { recursive: true })
+  const certFile = join(ssl, 'dev-cert.pem')
+  const keyFile = join(ssl, 'dev-key.pem')
+  const configFile = join(ssl, 'dev-config.json')
+  if (!existsSync(certFile) || !existsSync(keyFile)) {
+    try {
+      execFileSync('bash', [join(ssl, 'make-self-signed.sh'), certFile, keyFile], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+    } catch (err) {
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? ''
+      throw new ConfigError(
+        `development mode: cannot make a self-signed certificate: ${stderr || (err as Error).message}`,
+      )
+    }
+  }
+  if (!existsSync(configFile)) {
+    const dev = {
+      nodejs_server_jwt_private_key: randomBytes(64).toString('base64'),
+      address: DEV_ADDRESS,
+      port: DEV_PORT,
+      log_level: 'info',
+    }
+    writeFileSync(configFile, `${JSON.stringify(dev, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
+  }
+  const values: Record<string, unknown> = {
+    full_path_ssl_cert: certFile,
+    full_path_ssl_key: keyFile,
+  }
+  // Never run as root, even for development: as root, drop to nobody after reading the files.
+  if (process.getuid?.() === 0) {
+    values.process_uid = DEV_UNPRIVILEGED_ID
+    values.process_gid = DEV_UNPRIVILEGED_ID
+  }
+  return { configFile, certFile, keyFile, values }
+}

@@ -1,0 +1,42 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { RelayError } from '../errors.js'
+
+/** Fastify's own error codes mapped onto the catalogue. */
+const FASTIFY_CODES: Record<string, RelayError['code']> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'RELAY_ERR_PUBLISH_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'RELAY_ERR_PUBLISH_CONTENT_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'RELAY_ERR_HTTP_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'RELAY_ERR_PUBLISH_BAD_BODY',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'RELAY_ERR_PUBLISH_BAD_BODY',
+}
+
+/** Turn any error into a relay error with its catalogue code. */
+export function toRelayError(err: FastifyError | Error): RelayError {
+  if (err instanceof RelayError) return err
+  const code: string | undefined = (err as Partial<FastifyError>).code
+  const mapped = code === undefined ? undefined : FASTIFY_CODES[code]
+  if (mapped) return new RelayError(mapped)
+  const status = (err as FastifyError).statusCode
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new RelayError('RELAY_ERR_HTTP_BAD_REQUEST', err.message)
+  }
+  return new RelayError('RELAY_ERR_INTERNAL')
+}
+
+/** Every HTTP answer is JSON `{"error": code, "message": text}` with the catalogue status. */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const relay = toRelayError(err)
+    if (relay.status >= 500 && relay.code !== 'RELAY_ERR_BROKER_UNAVAILABLE') {
+      request.log.error({ err }, 'request failed')
+    } else {
+      request.log.info({ error: relay.code, detail: relay.message }, 'request refused')
+    }
+    const status =
+      relay.code === 'RELAY_ERR_HTTP_BAD_REQUEST' ? (err.statusCode ?? 400) : relay.status
+    void reply.code(status).type('application/json').send(relay.toJSON())
+  })
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).send(new RelayError('RELAY_ERR_HTTP_NOT_FOUND').toJSON())
+  })
+}

@@ -1,0 +1,94 @@
+/**
+ * Server → client frames (PROTOCOL §5.2), built as Buffers so that one frame can be
+ * written to many sockets. Constant frames are built once at load time.
+ */
+import type { StoredMessage } from '../broker/broker.js'
+import type { WsErrorCode } from '../errors.js'
+
+/** Protocol version announced in `hello`. */
+export const PROTOCOL_VERSION = 1
+
+const encode = (frame: object): Buffer => Buffer.from(JSON.stringify(frame))
+
+/** `hello`, sent on connect. */
+export function helloFrame(heartbeatMs: number): Buffer {
+  return encode({ type: 'hello', protocol: PROTOCOL_VERSION, heartbeat_ms: heartbeatMs })
+}
+
+/** `pong`, the answer to an application-level ping. */
+export const PONG_FRAME = encode({ type: 'pong' })
+
+const messageFrames = new WeakMap<StoredMessage, Buffer>()
+
+/**
+ * The `message` frame of a stored message, serialised once and cached for as long as
+ * the message object lives (the same Buffer serves live fan-out and history replays).
+ * Callers must not mutate the returned Buffer.
+ */
+export function messageFrame(m: StoredMessage): Buffer {
+  let frame = messageFrames.get(m)
+  if (!frame) {
+    frame = Buffer.from(
+      `{"type":"message","room_id":${JSON.stringify(m.room_id)},"epoch":${JSON.stringify(m.epoch)},"offset":${m.offset},"cmd":${JSON.stringify(m.cmd)},"data":${JSON.stringify(m.data)}}`,
+    )
+    messageFrames.set(m, frame)
+  }
+  return frame
+}
+
+/** A member of a room as presence shows it: ids only. */
+export interface PresenceEntry {
+  readonly user_id: number
+  readonly uuid: string | null
+}
+
+/** `subscribed`, the answer to subscribe. */
+export function subscribedFrame(f: {
+  room_id: string
+  epoch: string
+  offset: number
+  recovered?: boolean
+  presence_count: number
+  presence?: readonly PresenceEntry[]
+}): Buffer {
+  return encode({ type: 'subscribed', ...f })
+}
+
+/** `presence` join/leave. */
+export function presenceFrame(
+  roomId: string,
+  event: 'join' | 'leave',
+  entry: PresenceEntry,
+): Buffer {
+  return encode({
+    type: 'presence',
+    room_id: roomId,
+    event,
+    user_id: entry.user_id,
+    uuid: entry.uuid,
+  })
+}
+
+/** `resync`: messages were lost for this connection; reload state and continue from offset. */
+export function resyncFrame(roomId: string, epoch: string, offset: number): Buffer {
+  return encode({ type: 'resync', room_id: roomId, epoch, offset })
+}
+
+/** `unsubscribed`. */
+export function unsubscribedFrame(roomId: string): Buffer {
+  return encode({ type: 'unsubscribed', room_id: roomId })
+}
+
+/** `token`: the refreshed token was accepted. */
+export function tokenFrame(exp: number): Buffer {
+  return encode({ type: 'token', exp })
+}
+
+/** `error`: a refused frame. */
+export function errorFrame(code: WsErrorCode, message: string, roomId?: string): Buffer {
+  return encode(
+    roomId === undefined
+      ? { type: 'error', code, message }
+      : { type: 'error', code, message, room_id: roomId },
+  )
+}

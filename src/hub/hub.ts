@@ -1,0 +1,199 @@
+import type { Broker, RoomPosition, StoredMessage } from '../broker/broker.js'
+import { resyncFrame, subscribedFrame } from './frames.js'
+import { Room, type Member, type Subscription } from './room.js'
+
+/** Hub limits, from the config. */
+export interface HubOptions {
+  readonly presenceMaxMembers: number
+  /** Live messages a member may have waiting behind a replay before it is dropped. */
+  readonly maxPending: number
+}
+
+/** What a subscribe asks for. */
+export interface SubscribeRequest {
+  readonly since?: RoomPosition
+  readonly presence: boolean
+}
+
+/**
+ * Rooms → members. Joins members to rooms, replays history then goes live with no gap
+ * and no duplicate (live messages wait in `pending` during a replay and are dropped by
+ * offset when the replay already covered them), and fans messages out. Knows nothing
+ * of WebSockets or HTTP.
+ */
+export class Hub {
+  private readonly rooms = new Map<string, Room>()
+  private readonly members = new Map<Member, Map<string, Subscription>>()
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly options: HubOptions,
+    private readonly onError: (err: unknown, member: Member) => void,
+  ) {}
+
+  /** Number of rooms this member is in (including subscribes in progress). */
+  roomCount(member: Member): number {
+    return this.members.get(member)?.size ?? 0
+  }
+
+  /** Whether the member is in the room. */
+  isSubscribed(member: Member, roomId: string): boolean {
+    return this.members.get(member)?.has(roomId) ?? false
+  }
+
+  private room(roomId: string): Room {
+    let room = this.rooms.get(roomId)
+    if (!room) {
+      room = new Room(roomId, this.options.maxPending, this.options.presenceMaxMembers, (sub) => {
+        this.catchUp(sub)
+      })
+      room.ready = this.broker.subscribe(roomId, room.listener)
+      this.rooms.set(roomId, room)
+    }
+    return room
+  }
+
+  /**
+   * Join `member` to the room and answer `subscribed`, then replay what it missed since
+   * `since`, then go live. A second subscribe to the same room replays again if asked.
+   */
+  async subscribe(member: Member, roomId: string, request: SubscribeRequest): Promise<void> {
+    let subs = this.members.get(member)
+    if (!subs) {
+      subs = new Map()
+      this.members.set(member, subs)
+    }
+    let sub = subs.get(roomId)
+    const joining = sub === undefined
+    if (!sub) {
+      const room = this.room(roomId)
+      sub = { member, room, presence: false, epoch: '', offset: 0, pending: [], removed: false }
+      subs.set(roomId, sub)
+      room.subs.add(sub)
+    } else {
+      sub.pending ??= []
+    }
+    const room = sub.room
+    sub.presence = request.presence
+    if (request.presence) room.watchers.add(sub)
+    else room.watchers.delete(sub)
+    try {
+      await room.ready
+      const history = await this.broker.history(roomId, request.since)
+      if (sub.removed) return
+      const detail = request.presence && room.presenceDetail
+      member.send(
+        subscribedFrame({
+          room_id: roomId,
+          epoch: history.epoch,
+          offset: history.offset,
+          ...(request.since ? { recovered: history.messages !== null } : {}),
+          presence_count: room.subs.size,
+          ...(detail ? { presence: room.presenceList() } : {}),
+        }),
+      )
+      this.replay(
+        sub,
+        history.epoch,
+        request.since?.offset ?? history.offset,
+        history.messages ?? [],
+      )
+      sub.offset = history.offset
+      this.goLive(sub)
+      if (joining) room.announce(sub, 'join')
+    } catch (err) {
+      this.unsubscribe(member, roomId)
+      throw err
+    }
+  }
+
+  private replay(
+    sub: Subscription,
+    epoch: string,
+    from: number,
+    messages: readonly StoredMessage[],
+  ): void {
+    sub.epoch = epoch
+    sub.offset = from
+    for (const m of messages) sub.room.deliverTo(sub, m)
+  }
+
+  /** Deliver what waited during the replay, in order, then mark the subscription live. */
+  private goLive(sub: Subscription): void {
+    const pending = sub.pending ?? []
+    sub.pending = null
+    for (const m of pending) {
+      if (m.epoch !== sub.epoch || m.offset > sub.offset + 1) {
+        // The room moved on in a way the replay did not cover: catch up again.
+        sub.pending = pending.slice(pending.indexOf(m))
+        this.catchUp(sub)
+        return
+      }
+      sub.room.deliverTo(sub, m)
+    }
+  }
+
+  /**
+   * Bring a subscription up to date from history after a gap, an epoch change or an
+   * expired token: the missed messages it may see, or a `resync` when history no
+   * longer has them. Live messages wait in `pending` meanwhile.
+   */
+  private catchUp(sub: Subscription): void {
+    sub.pending ??= []
+    const since = { epoch: sub.epoch, offset: sub.offset }
+    this.broker
+      .history(sub.room.id, since)
+      .then((history) => {
+        if (sub.removed) return
+        if (history.messages === null) {
+          sub.member.send(resyncFrame(sub.room.id, history.epoch, history.offset))
+          sub.epoch = history.epoch
+          sub.offset = history.offset
+        } else {
+          this.replay(sub, history.epoch, since.offset, history.messages)
+        }
+        this.goLive(sub)
+      })
+      .catch((err: unknown) => {
+        this.onError(err, sub.member)
+      })
+  }
+
+  /** After a token refresh that ended an expiry: catch up every room of the member. */
+  resume(member: Member): void {
+    for (const sub of this.members.get(member)?.values() ?? []) {
+      if (!sub.pending) this.catchUp(sub)
+    }
+  }
+
+  /** Leave one room; the room is dropped once empty. */
+  unsubscribe(member: Member, roomId: string): void {
+    const subs = this.members.get(member)
+    const sub = subs?.get(roomId)
+    if (!subs || !sub) return
+    sub.removed = true
+    subs.delete(roomId)
+    if (subs.size === 0) this.members.delete(member)
+    const room = sub.room
+    room.subs.delete(sub)
+    room.watchers.delete(sub)
+    room.announce(sub, 'leave')
+    if (room.subs.size === 0) {
+      this.rooms.delete(roomId)
+      this.broker.unsubscribe(roomId, room.listener).catch((err: unknown) => {
+        this.onError(err, member)
+      })
+    }
+  }
+
+  /** The member is gone: leave every room. */
+  remove(member: Member): void {
+    for (const roomId of [...(this.members.get(member)?.keys() ?? [])])
+      this.unsubscribe(member, roomId)
+  }
+
+  /** Sizes, for tests, health and metrics. */
+  stats(): { rooms: number; members: number } {
+    return { rooms: this.rooms.size, members: this.members.size }
+  }
+}

@@ -1,0 +1,123 @@
+import { canReceive } from '../auth/rights.js'
+import type { StoredMessage } from '../broker/broker.js'
+import { messageFrame, presenceFrame, type PresenceEntry } from './frames.js'
+
+/**
+ * A subscriber as the hub sees it: identity and current rights (from its current
+ * token), and a way to write frames. Implemented by the WebSocket connection.
+ */
+export interface Member {
+  readonly userId: number
+  readonly groups: ReadonlySet<string>
+  readonly uuid: string | null
+  /** True while its token is expired: no live delivery (PROTOCOL §5.3). */
+  readonly expired: boolean
+  /** Write one frame; the Buffer is shared with other members and must not be mutated. */
+  send(frame: Buffer): void
+  /** The member fell too far behind a replay: close it as a slow consumer. */
+  overflow(): void
+}
+
+/** One member in one room. */
+export interface Subscription {
+  readonly member: Member
+  readonly room: Room
+  presence: boolean
+  /** Epoch and last offset this member has been handled up to (delivered or filtered). */
+  epoch: string
+  offset: number
+  /** Non-null while history is being replayed: live messages wait here, in order. */
+  pending: StoredMessage[] | null
+  removed: boolean
+}
+
+/** PROTOCOL §4: rights against the member's current token, and sender exclusion. */
+export function isVisible(m: StoredMessage, member: Member): boolean {
+  if (
+    m.sender_uuid !== null &&
+    m.sender_uuid === member.uuid &&
+    m.sender_user_id === member.userId
+  ) {
+    return false
+  }
+  return m.rights === null || canReceive(m.rights, member.userId, member.groups)
+}
+
+/** Callback for a subscription that saw a gap or an epoch change and must catch up. */
+export type CatchUp = (sub: Subscription) => void
+
+/** A room's local members; fan-out happens here. */
+export class Room {
+  readonly subs = new Set<Subscription>()
+  /** Members that asked for presence detail. */
+  readonly watchers = new Set<Subscription>()
+  /** Resolves once the broker delivers this room's messages to `listener`. */
+  ready: Promise<void> = Promise.resolve()
+  /** Bound once: the broker's listener for this room. */
+  readonly listener: (m: StoredMessage) => void
+
+  constructor(
+    readonly id: string,
+    private readonly maxPending: number,
+    private readonly presenceMax: number,
+    private readonly catchUp: CatchUp,
+  ) {
+    this.listener = (m) => {
+      this.dispatch(m)
+    }
+  }
+
+  /**
+   * Fan one message out. Serialised once; per member only the order check, the rights
+   * check and the send. No await: a member's failure stays with that member.
+   */
+  dispatch(m: StoredMessage): void {
+    const frame = messageFrame(m)
+    for (const sub of this.subs) {
+      if (sub.pending) {
+        if (sub.pending.length >= this.maxPending) sub.member.overflow()
+        else sub.pending.push(m)
+        continue
+      }
+      const member = sub.member
+      if (member.expired) continue
+      if (m.epoch === sub.epoch && m.offset <= sub.offset) continue
+      if (m.epoch !== sub.epoch || m.offset !== sub.offset + 1) {
+        sub.pending = [m]
+        this.catchUp(sub)
+        continue
+      }
+      sub.offset = m.offset
+      if (isVisible(m, member)) member.send(frame)
+    }
+  }
+
+  /** Deliver `m` to one subscription if it is next in order and visible (replay path). */
+  deliverTo(sub: Subscription, m: StoredMessage): void {
+    if (m.epoch !== sub.epoch || m.offset <= sub.offset) return
+    sub.offset = m.offset
+    if (isVisible(m, sub.member)) sub.member.send(messageFrame(m))
+  }
+
+  /** Whether presence detail is on for this room's current size. */
+  get presenceDetail(): boolean {
+    return this.subs.size <= this.presenceMax
+  }
+
+  /** Every member's ids, for `subscribed.presence`. */
+  presenceList(): PresenceEntry[] {
+    return [...this.subs].map((s) => ({ user_id: s.member.userId, uuid: s.member.uuid }))
+  }
+
+  /** Tell the other watchers that `sub` joined or left, while the room is small enough. */
+  announce(sub: Subscription, event: 'join' | 'leave'): void {
+    if (this.watchers.size === 0 || !this.presenceDetail) return
+    const frame = presenceFrame(this.id, event, {
+      user_id: sub.member.userId,
+      uuid: sub.member.uuid,
+    })
+    for (const watcher of this.watchers) {
+      if (watcher !== sub && !watcher.pending && !watcher.member.expired) watcher.member.send(frame)
+    }
+  }
+}

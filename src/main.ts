@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+/**
+ * The process: argv, config, build app, listen, drop privileges, signals, exit codes.
+ * This module alone owns the startup and shutdown order:
+ * load config → read TLS files → listen → drop privileges → serve;
+ * signal → stop accepting → close sockets with 1001 → close broker → flush logs → exit.
+ */
+import { parseArgs } from 'node:util'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './app.js'
+import { checkConfig } from './cli/check-config.js'
+import { USAGE } from './cli/usage.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { ensureDevSetup, type DevSetup } from './dev-defaults.js'
+import { createLogger, type Logger } from './log.js'
+import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
+import { readTlsFiles } from './tls.js'
+
+const EXIT_OK = 0
+const EXIT_FAILURE = 1
+const EXIT_USAGE = 2
+
+function fail(logger: Logger, message: string, err?: unknown): never {
+  logger.fatal({ err }, message)
+  logger.flush()
+  process.stderr.write(`tuleap-realtime: ${message}\n`)
+  process.exit(EXIT_FAILURE)
+}
+
+function devBanner(config: Config, dev: DevSetup): string {
+  const base = `https://${config.address}:${config.port}`
+  return [
+    'tuleap-realtime is running in development mode',
+    `  WebSocket:   wss://${config.address}:${config.port}/ws`,
+    `  Publish:     POST ${base}/message`,
+    `  Key:         ${dev.configFile} (nodejs_server_jwt_private_key; generated, mode 0600)`,
+    `  Certificate: ${dev.certFile} (self-signed)`,
+    '  Publish a test message (sign a token with the key, see README "Protocol"):',
+    `    node dist/src/main.js publish --config=${dev.configFile} --url=${base} --room=42 --cmd=demo:hello --data='{"hello":"world"}'`,
+    '',
+  ].join('\n')
+}
+
+async function shutdown(
+  app: FastifyInstance,
+  logger: Logger,
+  signal: string,
+  timeoutMs: number,
+): Promise<never> {
+  logger.info({ signal }, 'shutting down')
+  const force = setTimeout(() => {
+    logger.warn(
+      { timeout_ms: timeoutMs },
+      'connections still open at the shutdown timeout: terminating them',
+    )
+    for (const conn of app.relay.connections) conn.ws.terminate()
+  }, timeoutMs)
+  force.unref()
+  try {
+    await app.close()
+  } catch (err) {
+    logger.error({ err }, 'error while closing')
+  }
+  clearTimeout(force)
+  logger.info('stopped')
+  logger.flush()
+  process.exit(EXIT_OK)
+}
+
+async function run(configFile: string | undefined): Promise<void> {
+  const bootLogger = createLogger('info')
+  let config: Config
+  let dev: DevSetup | null = null
+  let tls
+  try {
+    if (configFile === undefined) dev = ensureDevSetup()
+    config = loadConfig({
+      file: configFile ?? dev?.configFile,
+      env: process.env,
+      ...(dev ? { values: dev.values } : {}),
+    })
+    checkCanDrop(config, posixProcess())
+    tls = readTlsFiles(config)
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof PrivilegeError) {
+      fail(bootLogger, `configuration error: ${err.message}`)
+    }
+    throw err
+  }
+  const logger = createLogger(config.log_level)
+  const app = await buildApp(config, { tls, logger })
+  try {
+    await app.listen({ port: config.port, host: config.address })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const hint =
+      code === 'EADDRINUSE'
+        ? ': the port is in use by another process (ss -ltnp to see which)'
+        : code === 'EACCES'
+          ? ': ports below 1024 need root (the relay drops privileges after binding)'
+          : ''
+    fail(logger, `cannot listen on ${config.address} port ${config.port}${hint}`, err)
+  }
+  let ids: { uid: number; gid: number }
+  try {
+    ids = dropPrivileges(config, posixProcess())
+  } catch (err) {
+    // Never carry on as root: exit at once, without waiting for the sockets.
+    fail(logger, `privilege drop failed: ${(err as Error).message}`)
+  }
+  const address = app.server.address()
+  logger.info(
+    {
+      address: config.address,
+      port: typeof address === 'object' && address ? address.port : config.port,
+      tls: config.tls,
+      uid: ids.uid,
+      gid: ids.gid,
+      dev: dev !== null,
+    },
+    'tuleap-realtime listening',
+  )
+  if (dev) process.stderr.write(devBanner(config, dev))
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return
+    stopping = true
+    void shutdown(app, logger, signal, config.shutdown_timeout_ms)
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled rejection')
+  })
+  process.on('uncaughtException', (err) => {
+    // An exception no handler caught means an invariant is broken: exit, systemd restarts.
+    fail(logger, 'uncaught exception', err)
+  })
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    })
+  } catch (err) {
+    process.stderr.write(`tuleap-realtime: ${(err as Error).message}\n\n${USAGE}`)
+    process.exit(EXIT_USAGE)
+  }
+  const [command, ...rest] = parsed.positionals
+  const io = {
+    out: (line: string) => process.stdout.write(`${line}\n`),
+    err: (line: string) => process.stderr.write(`${line}\n`),
+    env: process.env,
+  }
+  if (parsed.values.help === true || command === 'help') {
+    process.stdout.write(USAGE)
+    return
+  }
+  if (rest.length > 0 || (command !== undefined && command !== 'check-config')) {
+    process.stderr.write(
+      `tuleap-realtime: unknown command or argument: ${parsed.positionals.join(' ')}\n\n${USAGE}`,
+    )
+    process.exit(EXIT_USAGE)
+  }
+  if (command === 'check-config') process.exit(checkConfig(parsed.values.config, io))
+  await run(parsed.values.config)
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`tuleap-realtime: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(EXIT_FAILURE)
+})

@@ -1,0 +1,181 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
+import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
+import { errorFrame } from '../hub/frames.js'
+import type { Member } from '../hub/room.js'
+
+/** What a connection needs of its socket: a `ws` WebSocket in production. */
+export interface Socket {
+  readonly bufferedAmount: number
+  send(data: Buffer, options: { binary: boolean }): void
+  close(code: number, reason: string): void
+  terminate(): void
+  ping(): void
+}
+
+/** Per-connection limits, from the config. */
+export interface ConnectionLimits {
+  readonly slowConsumerBytes: number
+  readonly expiredGraceMs: number
+  readonly maxFramesPerSecond: number
+  readonly maxMalformedFrames: number
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1
+/** Frame-rate window: the allowance is averaged over this many seconds. */
+const RATE_WINDOW_S = 10
+const NO_GROUPS: ReadonlySet<string> = new Set()
+
+let lastId = 0
+
+/** A process-unique connection id, for logs. */
+export function nextConnectionId(): number {
+  lastId += 1
+  return lastId
+}
+
+/**
+ * One WebSocket peer: its identity (from its current token), its timers, and the one
+ * way to write to it. `send` checks backpressure before every write and closes a slow
+ * consumer with 4009; nothing here throws on what the peer does.
+ */
+export class Connection implements Member {
+  userId = 0
+  groups: ReadonlySet<string> = NO_GROUPS
+  uuid: string | null = null
+  exp = 0
+  expired = false
+  authenticated = false
+  /** Set by the heartbeat sweep, cleared by the peer's pong. */
+  alive = true
+  closed = false
+  private malformed = 0
+  private windowStart = 0
+  private windowFrames = 0
+  private expiryTimer: NodeJS.Timeout | undefined
+  private authTimer: NodeJS.Timeout | undefined
+  private graceTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    readonly id: number,
+    readonly ws: Socket,
+    readonly log: FastifyBaseLogger,
+    private readonly limits: ConnectionLimits,
+  ) {}
+
+  send(frame: Buffer): void {
+    if (this.closed) return
+    if (this.ws.bufferedAmount > this.limits.slowConsumerBytes) {
+      this.close(CLOSE.SLOW_CONSUMER, `more than ${this.limits.slowConsumerBytes} bytes queued`)
+      return
+    }
+    this.ws.send(frame, { binary: false })
+  }
+
+  /** Send an `error` frame; the connection stays open. */
+  sendError(code: WsErrorCode, message: string, roomId?: string): void {
+    this.send(errorFrame(code, message, roomId))
+  }
+
+  overflow(): void {
+    this.close(CLOSE.SLOW_CONSUMER, 'fell behind during a replay')
+  }
+
+  /** Close with 4001 unless `subscribed()` is called within `ms` (PROTOCOL §5.1). */
+  startAuthTimeout(ms: number): void {
+    this.authTimer = setTimeout(() => {
+      this.close(CLOSE.UNAUTHORIZED, 'no successful subscribe in time')
+    }, ms)
+  }
+
+  /** The first successful subscribe: the auth timeout no longer applies. */
+  subscribed(): void {
+    clearTimeout(this.authTimer)
+  }
+
+  /** Close with a code of the table, once; logged once. */
+  close(close: Close, detail?: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.clearTimers()
+    if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
+      this.log.info(
+        { close_code: close.code, reason: detail ?? close.reason },
+        'closing connection',
+      )
+    }
+    try {
+      this.ws.close(close.code, close.reason)
+    } catch {
+      this.ws.terminate()
+    }
+  }
+
+  /** The peer went away: stop timers. */
+  closedByPeer(): void {
+    this.closed = true
+    this.clearTimers()
+  }
+
+  /**
+   * Count one inbound frame against the rate limit; false once the peer exceeds
+   * `maxFramesPerSecond` on average over the window.
+   */
+  countFrame(nowMs: number): boolean {
+    if (nowMs - this.windowStart >= RATE_WINDOW_S * 1000) {
+      this.windowStart = nowMs
+      this.windowFrames = 0
+    }
+    this.windowFrames += 1
+    return this.windowFrames <= this.limits.maxFramesPerSecond * RATE_WINDOW_S
+  }
+
+  /** Count one malformed frame; false once the peer has sent too many. */
+  countMalformed(): boolean {
+    this.malformed += 1
+    return this.malformed <= this.limits.maxMalformedFrames
+  }
+
+  /**
+   * Take a verified token's identity and expiry. Returns whether the connection was
+   * expired before (the caller then catches its rooms up).
+   */
+  applyToken(claims: SubscriberClaims, nowMs: number): boolean {
+    const wasExpired = this.expired
+    this.userId = claims.userId
+    this.groups = claims.groups
+    this.exp = claims.exp
+    this.authenticated = true
+    this.expired = false
+    clearTimeout(this.expiryTimer)
+    clearTimeout(this.graceTimer)
+    this.armExpiry(nowMs)
+    return wasExpired
+  }
+
+  private armExpiry(nowMs: number): void {
+    const delay = (this.exp + CLOCK_TOLERANCE_S) * 1000 - nowMs
+    this.expiryTimer = setTimeout(
+      () => {
+        if (delay > MAX_TIMER_MS) this.armExpiry(Date.now())
+        else this.expire()
+      },
+      Math.max(0, Math.min(delay, MAX_TIMER_MS)),
+    )
+  }
+
+  private expire(): void {
+    if (this.closed) return
+    this.expired = true
+    this.sendError('JWTExpired', 'token expired: send a {"type":"token"} frame with a new one')
+    this.graceTimer = setTimeout(() => {
+      this.close(CLOSE.UNAUTHORIZED, 'token expired and not refreshed')
+    }, this.limits.expiredGraceMs)
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.authTimer)
+    clearTimeout(this.expiryTimer)
+    clearTimeout(this.graceTimer)
+  }
+}

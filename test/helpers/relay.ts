@@ -1,0 +1,203 @@
+import { request as httpsRequest } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import { WebSocket, type ClientOptions } from 'ws'
+import { buildApp } from '../../src/app.js'
+import type { Config } from '../../src/config.js'
+import { testCert } from './certs.js'
+import { testConfig } from './config.js'
+import { publishToken } from './tokens.js'
+
+/** The subset of tap's Test that helpers use. */
+export interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** A JSON frame received by a test client. */
+export type Frame = Record<string, unknown> & { type: string }
+
+/** An HTTP answer. */
+export interface HttpAnswer {
+  readonly status: number
+  readonly body: Record<string, unknown>
+  readonly text: string
+}
+
+/**
+ * A real `ws` client that queues every frame it receives, so tests can assert exact
+ * sequences: `next()` is the next frame, whatever it is.
+ */
+export class TestClient {
+  readonly frames: Frame[] = []
+  private waiters: (() => void)[] = []
+  readonly closed: Promise<{ code: number; reason: string }>
+  readonly opened: Promise<void>
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.frames.push(JSON.parse((data as Buffer).toString('utf8')) as Frame)
+      this.wake()
+    })
+    this.opened = new Promise((resolve, reject) => {
+      ws.once('open', () => {
+        resolve()
+      })
+      ws.once('error', reject)
+    })
+    this.closed = new Promise((resolve) => {
+      ws.once('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() })
+        this.wake()
+      })
+    })
+    ws.on('error', () => undefined)
+  }
+
+  private wake(): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
+  }
+
+  /** Send one JSON frame. */
+  send(frame: unknown): void {
+    this.ws.send(JSON.stringify(frame))
+  }
+
+  /** The next frame received, within `timeoutMs`. */
+  async next(timeoutMs = 3000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs
+    while (this.frames.length === 0) {
+      if (this.ws.readyState === WebSocket.CLOSED)
+        throw new Error('socket closed while waiting for a frame')
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no frame within ${timeoutMs} ms`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+    return this.frames.shift()!
+  }
+
+  /** Resolves true if no frame arrives within `ms`. */
+  async silentFor(ms: number): Promise<boolean> {
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    return this.frames.length === 0
+  }
+
+  /** Subscribe and return the `subscribed` answer (fails on anything else). */
+  async subscribe(frame: Record<string, unknown>): Promise<Frame> {
+    this.send({ type: 'subscribe', ...frame })
+    return this.next()
+  }
+
+  close(): void {
+    this.ws.close()
+  }
+}
+
+/** A relay started for one test, over real TLS on port 0, closed at teardown. */
+export interface TestRelay {
+  readonly app: FastifyInstance
+  readonly config: Config
+  readonly port: number
+  readonly url: string
+  /** Open a WebSocket to /ws and wait for its `hello`. */
+  connect(options?: ClientOptions & { path?: string }): Promise<TestClient>
+  /** Open a WebSocket and return it without waiting for anything. */
+  open(options?: ClientOptions & { path?: string }): TestClient
+  /** POST a raw body to /message. */
+  post(
+    body: string | Buffer,
+    contentType?: string,
+    headers?: Record<string, string>,
+  ): Promise<HttpAnswer>
+  /** Sign `claims` as a publish token and POST it. */
+  publish(claims: Record<string, unknown>): Promise<HttpAnswer>
+  /** Any HTTPS request. */
+  request(
+    method: string,
+    path: string,
+    body?: string | Buffer,
+    headers?: Record<string, string>,
+  ): Promise<HttpAnswer>
+}
+
+/** Start the real app (TLS, port 0) with `values` over the test config. */
+export async function startRelay(
+  t: Teardown,
+  values: Record<string, unknown> = {},
+): Promise<TestRelay> {
+  const cert = testCert()
+  const config = testConfig(values)
+  const app = await buildApp(config, { tls: { cert: cert.cert, key: cert.key } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  const clients: TestClient[] = []
+  t.teardown(async () => {
+    for (const c of clients) c.ws.terminate()
+    await app.close()
+  })
+  const url = `https://127.0.0.1:${port}`
+
+  const request = (
+    method: string,
+    path: string,
+    body?: string | Buffer,
+    headers: Record<string, string> = {},
+  ) =>
+    new Promise<HttpAnswer>((resolve, reject) => {
+      const req = httpsRequest(
+        { host: '127.0.0.1', port, path, method, ca: cert.cert, headers, agent: false },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8')
+            let parsed: Record<string, unknown> = {}
+            try {
+              parsed = JSON.parse(text) as Record<string, unknown>
+            } catch {
+              // not JSON: tests look at text
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, text })
+          })
+        },
+      )
+      req.on('error', reject)
+      req.end(body)
+    })
+
+  const open = (options: ClientOptions & { path?: string } = {}) => {
+    const { path = '/ws', ...rest } = options
+    const client = new TestClient(
+      new WebSocket(`wss://127.0.0.1:${port}${path}`, { ca: cert.cert, ...rest }),
+    )
+    clients.push(client)
+    return client
+  }
+
+  return {
+    app,
+    config,
+    port,
+    url,
+    request,
+    open,
+    async connect(options) {
+      const client = open(options)
+      await client.opened
+      const hello = await client.next()
+      if (hello.type !== 'hello') throw new Error(`expected hello, got ${JSON.stringify(hello)}`)
+      return client
+    },
+    post: (body, contentType = 'application/jwt', headers = {}) =>
+      request('POST', '/message', body, { 'content-type': contentType, ...headers }),
+    publish: (claims) =>
+      request('POST', '/message', publishToken(claims), { 'content-type': 'application/jwt' }),
+  }
+}
