@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { WebSocket, type ClientOptions } from 'ws'
 import { buildApp } from '../../src/app.js'
+import type { Broker } from '../../src/broker/broker.js'
 import type { Config } from '../../src/config.js'
 import { testCert } from './certs.js'
 import { testConfig } from './config.js'
@@ -131,10 +132,12 @@ export interface TestRelay {
 export async function startRelay(
   t: Teardown,
   values: Record<string, unknown> = {},
+  options: { broker?: Broker } = {},
 ): Promise<TestRelay> {
   const cert = testCert()
   const config = testConfig(values)
-  const app = await buildApp(config, { tls: { cert: cert.cert, key: cert.key } })
+  const app = await buildApp(config, { tls: { cert: cert.cert, key: cert.key }, ...options })
+
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as AddressInfo).port
   const clients: TestClient[] = []
