@@ -46,7 +46,7 @@ export const ERRORS = {
     status: 403,
     message: 'metrics are served to loopback or with the configured bearer token only',
   },
-  RELAY_ERR_INTERNAL: { status: 500, message: 'internal error' },
+  RELAY_ERR_SERVER_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 /** A stable error code of the catalogue. */

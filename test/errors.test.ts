@@ -81,19 +81,9 @@ function rowsByCode(t: Failer, table: Table, what: string): Map<string, readonly
   return byCode
 }
 
-/** Codes that predate the RELAY_ERR_<AREA>_<WHAT> rule; each is reported as a TODO. */
-const NAMING_EXCEPTIONS: readonly string[] = ['RELAY_ERR_INTERNAL']
-
 t.test('the error catalogue follows its own rules', async (t) => {
   for (const [name, error] of Object.entries(ERRORS)) {
-    const conforming = /^RELAY_ERR_[A-Z]+_[A-Z_]+$/.test(name)
-    if (NAMING_EXCEPTIONS.includes(name)) {
-      t.ok(conforming, `${name} is named RELAY_ERR_<AREA>_<WHAT>`, {
-        todo: conforming ? false : 'rename it in src/errors.ts (and the README)',
-      })
-    } else {
-      t.ok(conforming, `${name} is named RELAY_ERR_<AREA>_<WHAT>`)
-    }
+    t.match(name, /^RELAY_ERR_[A-Z]+_[A-Z_]+$/, `${name} is named RELAY_ERR_<AREA>_<WHAT>`)
     t.ok(
       Number.isInteger(error.status) && error.status >= 400 && error.status <= 599,
       `${name} has a 4xx or 5xx status (${error.status})`,

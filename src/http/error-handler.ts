@@ -20,7 +20,7 @@ export function toRelayError(err: FastifyError | Error): RelayError {
   if (status !== undefined && status >= 400 && status < 500) {
     return new RelayError('RELAY_ERR_HTTP_BAD_REQUEST', err.message)
   }
-  return new RelayError('RELAY_ERR_INTERNAL')
+  return new RelayError('RELAY_ERR_SERVER_INTERNAL')
 }
 
 /** Every HTTP answer is JSON `{"error": code, "message": text}` with the catalogue status. */
