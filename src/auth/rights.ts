@@ -9,15 +9,13 @@ export interface Rights {
   readonly artifact: readonly string[]
 }
 
-function stringArray(value: unknown, key: string, nonEmpty: boolean): string[] {
+/** `name` is the field's full path for the error, e.g. `messages[3].rights.tracker`. */
+function stringArray(value: unknown, name: string, nonEmpty: boolean): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
-    throw new RelayError(
-      'RELAY_ERR_PUBLISH_BAD_RIGHTS',
-      `rights.${key} must be an array of strings`,
-    )
+    throw new RelayError('RELAY_ERR_PUBLISH_BAD_RIGHTS', `${name} must be an array of strings`)
   }
   if (nonEmpty && value.length === 0) {
-    throw new RelayError('RELAY_ERR_PUBLISH_BAD_RIGHTS', `rights.${key} must not be empty`)
+    throw new RelayError('RELAY_ERR_PUBLISH_BAD_RIGHTS', `${name} must not be empty`)
   }
   return value
 }
@@ -58,9 +56,9 @@ export function parseRights(value: unknown, where = 'rights'): Rights {
   return {
     submitter_id: submitterId,
     submitter_can_view: r.submitter_can_view,
-    submitter_only: stringArray(r.submitter_only, 'submitter_only', false),
-    tracker: stringArray(r.tracker, 'tracker', true),
-    artifact: stringArray(r.artifact, 'artifact', false),
+    submitter_only: stringArray(r.submitter_only, `${where}.submitter_only`, false),
+    tracker: stringArray(r.tracker, `${where}.tracker`, true),
+    artifact: stringArray(r.artifact, `${where}.artifact`, false),
   }
 }
 

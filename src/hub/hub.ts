@@ -28,6 +28,7 @@ export class Hub {
   constructor(
     private readonly broker: Broker,
     private readonly options: HubOptions,
+    /** A member failed: its catch-up from history, or a frame handed to it, threw. */
     private readonly onError: (err: unknown, member: Member) => void,
   ) {}
 
@@ -44,9 +45,15 @@ export class Hub {
   private room(roomId: string): Room {
     let room = this.rooms.get(roomId)
     if (!room) {
-      room = new Room(roomId, this.options.maxPending, this.options.presenceMaxMembers, (sub) => {
-        this.catchUp(sub)
-      })
+      room = new Room(
+        roomId,
+        this.options.maxPending,
+        this.options.presenceMaxMembers,
+        (sub) => {
+          this.catchUp(sub)
+        },
+        this.onError,
+      )
       room.ready = this.broker.subscribe(roomId, room.listener)
       this.rooms.set(roomId, room)
     }
@@ -150,7 +157,11 @@ export class Hub {
           sub.epoch = history.epoch
           sub.offset = history.offset
         } else {
-          this.replay(sub, history.epoch, since.offset, history.messages)
+          // A subscribe to the same room may have moved the position while this read was
+          // pending: replay from wherever is further, so that offsets never go back.
+          const from =
+            history.epoch === sub.epoch ? Math.max(since.offset, sub.offset) : since.offset
+          this.replay(sub, history.epoch, from, history.messages)
         }
         this.goLive(sub)
       })

@@ -61,6 +61,8 @@ export class Room {
     private readonly maxPending: number,
     private readonly presenceMax: number,
     private readonly catchUp: CatchUp,
+    /** A member threw while being handed a frame; the fan-out goes on without it. */
+    private readonly onMemberError: (err: unknown, member: Member) => void,
   ) {
     this.listener = (m) => {
       this.dispatch(m)
@@ -69,27 +71,37 @@ export class Room {
 
   /**
    * Fan one message out. Serialised once; per member only the order check, the rights
-   * check and the send. No await: a member's failure stays with that member.
+   * check and the send. No await; a member that throws is reported to `onMemberError`
+   * and the others still get the message.
    */
   dispatch(m: StoredMessage): void {
     const frame = messageFrame(m)
     for (const sub of this.subs) {
-      if (sub.pending) {
-        if (sub.pending.length >= this.maxPending) sub.member.overflow()
-        else sub.pending.push(m)
-        continue
+      try {
+        this.offer(sub, m, frame)
+      } catch (err) {
+        this.onMemberError(err, sub.member)
       }
-      const member = sub.member
-      if (member.expired) continue
-      if (m.epoch === sub.epoch && m.offset <= sub.offset) continue
-      if (m.epoch !== sub.epoch || m.offset !== sub.offset + 1) {
-        sub.pending = [m]
-        this.catchUp(sub)
-        continue
-      }
-      sub.offset = m.offset
-      if (isVisible(m, member)) member.send(frame)
     }
+  }
+
+  /** One member's share of `dispatch`; may throw only if the member does. */
+  private offer(sub: Subscription, m: StoredMessage, frame: Buffer): void {
+    if (sub.pending) {
+      if (sub.pending.length >= this.maxPending) sub.member.overflow()
+      else sub.pending.push(m)
+      return
+    }
+    const member = sub.member
+    if (member.expired) return
+    if (m.epoch === sub.epoch && m.offset <= sub.offset) return
+    if (m.epoch !== sub.epoch || m.offset !== sub.offset + 1) {
+      sub.pending = [m]
+      this.catchUp(sub)
+      return
+    }
+    sub.offset = m.offset
+    if (isVisible(m, member)) member.send(frame)
   }
 
   /** Deliver `m` to one subscription if it is next in order and visible (replay path). */
@@ -117,7 +129,12 @@ export class Room {
       uuid: sub.member.uuid,
     })
     for (const watcher of this.watchers) {
-      if (watcher !== sub && !watcher.pending && !watcher.member.expired) watcher.member.send(frame)
+      if (watcher === sub || watcher.pending || watcher.member.expired) continue
+      try {
+        watcher.member.send(frame)
+      } catch (err) {
+        this.onMemberError(err, watcher.member)
+      }
     }
   }
 }

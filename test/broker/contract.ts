@@ -1,0 +1,365 @@
+/**
+ * The contract every Broker implementation passes (STYLE §8, mqemitter's abstractTest):
+ * `brokerContract(t, 'memory', makeBroker)` from the implementation's own test file.
+ * Only the Broker interface is used, plus the injected clock: `published_at`, history
+ * TTL and jti TTL must follow `now()`. Room ids and jtis are unique per run, so a
+ * shared backend (Redis) needs no flushing between tests.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Test } from 'tap'
+import type { Broker, StoredMessage } from '../../src/broker/broker.js'
+import type { Message } from '../../src/hub/message.js'
+
+/** What the contract asks of a broker factory. */
+export interface ContractBrokerOptions {
+  readonly historySize: number
+  readonly historyTtlMs: number
+  readonly now: () => number
+}
+
+/** Builds a fresh broker; the contract closes it at teardown. */
+export type MakeBroker = (opts: ContractBrokerOptions) => Promise<Broker>
+
+const START_MS = 1_767_225_600_000
+
+/** A manual clock. */
+class Clock {
+  ms = START_MS
+  readonly now = (): number => this.ms
+  advance(ms: number): void {
+    this.ms += ms
+  }
+}
+
+function message(roomId: string, cmd: string, data: unknown = null): Message {
+  return { room_id: roomId, cmd, data, rights: null, sender_user_id: null, sender_uuid: null }
+}
+
+/** Records what a listener received. */
+function recorder(): { got: StoredMessage[]; listener: (m: StoredMessage) => void } {
+  const got: StoredMessage[] = []
+  return { got, listener: (m) => got.push(m) }
+}
+
+/** Run the broker contract as subtests of `t`. */
+export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): void {
+  async function setup(
+    t: Test,
+    opts: { historySize?: number; historyTtlMs?: number } = {},
+  ): Promise<{ broker: Broker; clock: Clock; room: (suffix: string) => string }> {
+    const clock = new Clock()
+    const broker = await makeBroker({
+      historySize: opts.historySize ?? 100,
+      historyTtlMs: opts.historyTtlMs ?? 300_000,
+      now: clock.now,
+    })
+    t.teardown(() => broker.close())
+    const run = randomUUID()
+    return { broker, clock, room: (suffix) => `contract-${run}-${suffix}` }
+  }
+
+  t.test(`${name}: broker contract`, async (t) => {
+    t.test('ready once built', async (t) => {
+      const { broker } = await setup(t)
+      t.equal(broker.ready, true)
+    })
+
+    t.test('publish assigns offsets 1..n per room, in order, with a stable epoch', async (t) => {
+      const { broker, clock, room } = await setup(t)
+      const a = room('a')
+      const b = room('b')
+      const first = await broker.publish([message(a, 'a1', { n: 1 })])
+      clock.advance(5)
+      const batch = await broker.publish([message(b, 'b1'), message(a, 'a2'), message(a, 'a3')])
+      const last = await broker.publish([message(b, 'b2')])
+      const all = [...first, ...batch, ...last]
+      t.same(
+        all.map((m) => [m.room_id, m.cmd, m.offset]),
+        [
+          [a, 'a1', 1],
+          [b, 'b1', 1],
+          [a, 'a2', 2],
+          [a, 'a3', 3],
+          [b, 'b2', 2],
+        ],
+        'returned in input order, offsets per room',
+      )
+      const epochA = all[0]!.epoch
+      const epochB = all[1]!.epoch
+      t.type(epochA, 'string')
+      t.ok(epochA.length > 0)
+      t.ok(
+        all.filter((m) => m.room_id === a).every((m) => m.epoch === epochA),
+        'one epoch per room',
+      )
+      t.ok(all.filter((m) => m.room_id === b).every((m) => m.epoch === epochB))
+      t.match(all[0], {
+        room_id: a,
+        cmd: 'a1',
+        data: { n: 1 },
+        rights: null,
+        sender_user_id: null,
+        sender_uuid: null,
+        published_at: START_MS,
+      })
+      t.equal(all[1]!.published_at, START_MS + 5, 'published_at follows the clock')
+    })
+
+    t.test('the stored message keeps every message field', async (t) => {
+      const { broker, room } = await setup(t)
+      const rights = {
+        submitter_id: 101,
+        submitter_can_view: true,
+        submitter_only: ['@ug_9'],
+        tracker: ['@ug_1'],
+        artifact: ['@ug_2'],
+      }
+      const m: Message = {
+        room_id: room('fields'),
+        cmd: 'kanban_item:update',
+        data: { list: [1, 'two', null], nested: { ok: true }, empty: '' },
+        rights,
+        sender_user_id: 101,
+        sender_uuid: 'tab-a',
+      }
+      const [stored] = await broker.publish([m])
+      t.match(stored, { ...m, offset: 1 })
+      const history = await broker.history(m.room_id, { epoch: stored!.epoch, offset: 0 })
+      t.same(history.messages, [stored])
+    })
+
+    t.test('listeners get their rooms’ messages, in order; unsubscribe stops them', async (t) => {
+      const { broker, room } = await setup(t)
+      const a = room('a')
+      const b = room('b')
+      const la = recorder()
+      const la2 = recorder()
+      const lb = recorder()
+      await broker.subscribe(a, la.listener)
+      await broker.subscribe(a, la2.listener)
+      await broker.subscribe(b, lb.listener)
+      await broker.publish([message(a, 'a1'), message(b, 'b1'), message(a, 'a2')])
+      t.same(
+        la.got.map((m) => [m.cmd, m.offset]),
+        [
+          ['a1', 1],
+          ['a2', 2],
+        ],
+        'local listeners were called before publish resolved',
+      )
+      t.same(
+        la2.got.map((m) => m.cmd),
+        ['a1', 'a2'],
+        'every listener of the room',
+      )
+      t.same(
+        lb.got.map((m) => m.cmd),
+        ['b1'],
+        'only the subscribed room',
+      )
+      await broker.unsubscribe(a, la.listener)
+      await broker.publish([message(a, 'a3')])
+      t.equal(la.got.length, 2, 'no message after unsubscribe')
+      t.same(
+        la2.got.map((m) => m.cmd),
+        ['a1', 'a2', 'a3'],
+        'the other listener stays',
+      )
+      await broker.unsubscribe(room('never'), la.listener)
+      t.pass('unsubscribing an unknown listener is harmless')
+    })
+
+    t.test('history without since: the room position', async (t) => {
+      const { broker, room } = await setup(t)
+      const a = room('a')
+      const empty = await broker.history(a)
+      t.equal(empty.offset, 0, 'offset 0 before the first message')
+      t.equal(empty.messages, null)
+      t.type(empty.epoch, 'string')
+      const [m1] = await broker.publish([message(a, 'a1')])
+      t.equal(m1!.epoch, empty.epoch, 'the first message keeps the epoch announced before it')
+      await broker.publish([message(a, 'a2')])
+      t.same(await broker.history(a), { epoch: empty.epoch, offset: 2, messages: null })
+    })
+
+    t.test('history with since: the messages after it', async (t) => {
+      const { broker, room } = await setup(t)
+      const a = room('a')
+      const stored = await broker.publish([message(a, 'a1'), message(a, 'a2'), message(a, 'a3')])
+      const epoch = stored[0]!.epoch
+      const from0 = await broker.history(a, { epoch, offset: 0 })
+      t.same(from0, { epoch, offset: 3, messages: stored })
+      const from1 = await broker.history(a, { epoch, offset: 1 })
+      t.same(
+        from1.messages?.map((m) => m.offset),
+        [2, 3],
+      )
+      const latest = await broker.history(a, { epoch, offset: 3 })
+      t.same(latest, { epoch, offset: 3, messages: [] }, 'since == latest: nothing missed')
+      const fresh = await broker.history(room('fresh'))
+      t.same(
+        await broker.history(room('fresh'), { epoch: fresh.epoch, offset: 0 }),
+        { epoch: fresh.epoch, offset: 0, messages: [] },
+        'an empty room, since its own epoch and 0',
+      )
+    })
+
+    t.test('history cannot cover since: messages null, position given', async (t) => {
+      const { broker, room } = await setup(t)
+      const a = room('a')
+      const [m] = await broker.publish([message(a, 'a1'), message(a, 'a2')])
+      const epoch = m!.epoch
+      t.same(
+        await broker.history(a, { epoch: `${epoch}x`, offset: 1 }),
+        { epoch, offset: 2, messages: null },
+        'another epoch',
+      )
+      t.same(
+        await broker.history(a, { epoch, offset: 3 }),
+        { epoch, offset: 2, messages: null },
+        'an offset beyond the latest',
+      )
+    })
+
+    t.test('history is trimmed to historySize', async (t) => {
+      const { broker, room } = await setup(t, { historySize: 3 })
+      const a = room('a')
+      const stored = await broker.publish([1, 2, 3, 4, 5].map((n) => message(a, `a${n}`)))
+      const epoch = stored[0]!.epoch
+      t.same(
+        await broker.history(a, { epoch, offset: 0 }),
+        { epoch, offset: 5, messages: null },
+        'since 0: messages 1 and 2 are gone',
+      )
+      t.equal((await broker.history(a, { epoch, offset: 1 })).messages, null, 'since 1: 2 is gone')
+      t.same(
+        (await broker.history(a, { epoch, offset: 2 })).messages?.map((m) => m.offset),
+        [3, 4, 5],
+        'since 2: covered',
+      )
+      t.same((await broker.history(a, { epoch, offset: 5 })).messages, [], 'since latest')
+      await broker.publish([message(a, 'a6')])
+      t.equal(
+        (await broker.history(a, { epoch, offset: 2 })).messages,
+        null,
+        'one more publish trims 3',
+      )
+    })
+
+    t.test('history expires after historyTtlMs', async (t) => {
+      const ttl = 10_000
+      const { broker, clock, room } = await setup(t, { historyTtlMs: ttl })
+      const a = room('a')
+      const [m1] = await broker.publish([message(a, 'a1')])
+      const epoch = m1!.epoch
+      clock.advance(ttl / 2)
+      await broker.publish([message(a, 'a2')])
+      clock.advance(ttl / 2 - 1)
+      t.same(
+        (await broker.history(a, { epoch, offset: 0 })).messages?.map((m) => m.cmd),
+        ['a1', 'a2'],
+        'just before the TTL: both kept',
+      )
+      clock.advance(2)
+      t.same(
+        await broker.history(a, { epoch, offset: 0 }),
+        { epoch, offset: 2, messages: null },
+        'a1 expired: since 0 is not covered',
+      )
+      t.same(
+        (await broker.history(a, { epoch, offset: 1 })).messages?.map((m) => m.cmd),
+        ['a2'],
+        'since 1 still is',
+      )
+      clock.advance(ttl / 2)
+      t.equal((await broker.history(a, { epoch, offset: 1 })).messages, null, 'a2 expired too')
+    })
+
+    t.test('a batch across rooms is stored in order', async (t) => {
+      const { broker, room } = await setup(t)
+      const a = room('a')
+      const b = room('b')
+      const la = recorder()
+      const lb = recorder()
+      await broker.subscribe(a, la.listener)
+      await broker.subscribe(b, lb.listener)
+      const batch = [
+        message(a, 'a1'),
+        message(b, 'b1'),
+        message(b, 'b2'),
+        message(a, 'a2'),
+        message(a, 'a3'),
+        message(b, 'b3'),
+      ]
+      const stored = await broker.publish(batch)
+      t.same(
+        stored.map((m) => m.cmd),
+        batch.map((m) => m.cmd),
+      )
+      const ha = await broker.history(a, { epoch: stored[0]!.epoch, offset: 0 })
+      const hb = await broker.history(b, { epoch: stored[1]!.epoch, offset: 0 })
+      t.same(
+        ha.messages?.map((m) => [m.cmd, m.offset]),
+        [
+          ['a1', 1],
+          ['a2', 2],
+          ['a3', 3],
+        ],
+      )
+      t.same(
+        hb.messages?.map((m) => [m.cmd, m.offset]),
+        [
+          ['b1', 1],
+          ['b2', 2],
+          ['b3', 3],
+        ],
+      )
+      t.same(
+        la.got.map((m) => m.cmd),
+        ['a1', 'a2', 'a3'],
+      )
+      t.same(
+        lb.got.map((m) => m.cmd),
+        ['b1', 'b2', 'b3'],
+      )
+    })
+
+    t.test('jti claims', async (t) => {
+      const ttl = 60_000
+      const { broker, clock } = await setup(t)
+      const jti = `jti-${randomUUID()}`
+      t.equal(await broker.claimJti(jti, ttl), null, 'a new claim')
+      t.same(await broker.claimJti(jti, ttl), [], 'in flight: empty accepted')
+      const accepted = [{ room_id: '42', epoch: 'e', offset: 3 }]
+      await broker.settleJti(jti, accepted, ttl)
+      t.same(await broker.claimJti(jti, ttl), accepted, 'after settle: what was accepted')
+      clock.advance(ttl - 1)
+      t.same(await broker.claimJti(jti, ttl), accepted, 'still remembered before the TTL')
+      clock.advance(2)
+      t.equal(await broker.claimJti(jti, ttl), null, 'expired after the TTL: a new claim')
+
+      const released = `jti-${randomUUID()}`
+      t.equal(await broker.claimJti(released, ttl), null)
+      await broker.settleJti(released, null, ttl)
+      t.equal(await broker.claimJti(released, ttl), null, 'released: claimable again')
+
+      const inFlight = `jti-${randomUUID()}`
+      t.equal(await broker.claimJti(inFlight, ttl), null)
+      clock.advance(ttl + 1)
+      t.equal(await broker.claimJti(inFlight, ttl), null, 'an unsettled claim expires too')
+
+      const other = `jti-${randomUUID()}`
+      t.equal(await broker.claimJti(other, ttl), null, 'jtis are independent')
+    })
+
+    t.test('close() is idempotent: the same promise', async (t) => {
+      const clock = new Clock()
+      const broker = await makeBroker({ historySize: 10, historyTtlMs: 1000, now: clock.now })
+      const first = broker.close()
+      const second = broker.close()
+      t.equal(second, first)
+      await first
+      t.equal(broker.close(), first, 'also after it resolved')
+    })
+  })
+}

@@ -1,0 +1,308 @@
+import t from 'tap'
+import { parseRights } from '../../src/auth/rights.js'
+import type { StoredMessage } from '../../src/broker/broker.js'
+import { isVisible, Room, type Member, type Subscription } from '../../src/hub/room.js'
+import { kanbanRights } from '../helpers/tokens.js'
+
+type Frame = Record<string, unknown> & { type: string }
+
+/** A member that records what it is sent. */
+class FakeMember implements Member {
+  readonly frames: Frame[] = []
+  readonly buffers: Buffer[] = []
+  expired = false
+  overflows = 0
+  constructor(
+    readonly userId: number,
+    readonly groups: ReadonlySet<string>,
+    readonly uuid: string | null,
+  ) {}
+  send(frame: Buffer): void {
+    this.buffers.push(frame)
+    this.frames.push(JSON.parse(frame.toString('utf8')) as Frame)
+  }
+  overflow(): void {
+    this.overflows += 1
+  }
+  /** Offsets of the message frames received. */
+  offsets(): number[] {
+    return this.frames.filter((f) => f.type === 'message').map((f) => f.offset as number)
+  }
+}
+
+/** A member whose send throws. */
+class ThrowingMember extends FakeMember {
+  override send(): void {
+    throw new Error('socket exploded')
+  }
+}
+
+const member = (userId = 101, groups = ['@site_active'], uuid: string | null = `tab-${userId}`) =>
+  new FakeMember(userId, new Set(groups), uuid)
+
+function msg(offset: number, overrides: Partial<StoredMessage> = {}): StoredMessage {
+  return {
+    room_id: '42',
+    cmd: 'kanban_item:move',
+    data: { offset },
+    rights: null,
+    sender_user_id: null,
+    sender_uuid: null,
+    epoch: 'e1',
+    offset,
+    published_at: 0,
+    ...overrides,
+  }
+}
+
+function setup(opts: { maxPending?: number; presenceMax?: number } = {}): {
+  room: Room
+  caughtUp: Subscription[]
+  errors: [unknown, Member][]
+  join: (m: Member, extra?: Partial<Subscription>) => Subscription
+} {
+  const caughtUp: Subscription[] = []
+  const errors: [unknown, Member][] = []
+  const room = new Room(
+    '42',
+    opts.maxPending ?? 10,
+    opts.presenceMax ?? 200,
+    (sub) => {
+      caughtUp.push(sub)
+    },
+    (err, m) => {
+      errors.push([err, m])
+    },
+  )
+  const join = (m: Member, extra: Partial<Subscription> = {}): Subscription => {
+    const sub: Subscription = {
+      member: m,
+      room,
+      presence: false,
+      epoch: 'e1',
+      offset: 0,
+      pending: null,
+      removed: false,
+      ...extra,
+    }
+    room.subs.add(sub)
+    if (sub.presence) room.watchers.add(sub)
+    return sub
+  }
+  return { room, caughtUp, errors, join }
+}
+
+t.test('dispatch delivers in order, once, the same Buffer to everyone', async (t) => {
+  const { room, join } = setup()
+  const a = member(1)
+  const b = member(2)
+  const subA = join(a)
+  join(b)
+  for (const n of [1, 2, 3]) room.dispatch(msg(n))
+  t.same(a.offsets(), [1, 2, 3])
+  t.same(b.offsets(), [1, 2, 3])
+  t.equal(subA.offset, 3)
+  t.equal(a.buffers[0], b.buffers[0], 'one Buffer shared by every recipient')
+  room.dispatch(msg(2))
+  room.dispatch(msg(3))
+  t.same(a.offsets(), [1, 2, 3], 'an offset already handled is not delivered again')
+  t.match(a.frames[0], {
+    type: 'message',
+    room_id: '42',
+    epoch: 'e1',
+    offset: 1,
+    data: { offset: 1 },
+  })
+})
+
+t.test('the listener is bound once and dispatches', async (t) => {
+  const { room, join } = setup()
+  const a = member()
+  join(a)
+  room.listener(msg(1))
+  t.same(a.offsets(), [1])
+})
+
+t.test('expired members are skipped and keep their position', async (t) => {
+  const { room, join, caughtUp } = setup()
+  const a = member(1)
+  const b = member(2)
+  const subA = join(a)
+  join(b)
+  a.expired = true
+  room.dispatch(msg(1))
+  t.same(a.offsets(), [])
+  t.same(b.offsets(), [1])
+  t.equal(subA.offset, 0, 'not advanced: resume() catches it up from history')
+  t.same(caughtUp, [])
+})
+
+t.test('rights filter, evaluated against the member’s current groups', async (t) => {
+  const { room, join, caughtUp } = setup()
+  const rights = parseRights(kanbanRights({ tracker: ['@ug_1'] }))
+  const allowed = member(1, ['@ug_1'])
+  const denied = member(2, ['@ug_10'])
+  join(allowed)
+  const subDenied = join(denied)
+  room.dispatch(msg(1, { rights }))
+  room.dispatch(msg(2))
+  t.same(allowed.offsets(), [1, 2])
+  t.same(denied.offsets(), [2], 'no rights message, but the next one arrives without a gap')
+  t.equal(subDenied.offset, 2)
+  t.same(caughtUp, [], 'a filtered message is not a gap')
+})
+
+t.test('sender exclusion', async (t) => {
+  const { room, join } = setup()
+  const sender = member(101, ['@site_active'], 'tab-a')
+  const sameUserOtherTab = member(101, ['@site_active'], 'tab-b')
+  const otherUserSameUuid = member(102, ['@site_active'], 'tab-a')
+  const noUuid = member(101, ['@site_active'], null)
+  for (const m of [sender, sameUserOtherTab, otherUserSameUuid, noUuid]) join(m)
+  room.dispatch(msg(1, { sender_user_id: 101, sender_uuid: 'tab-a' }))
+  t.same(sender.offsets(), [], 'the sending tab is excluded')
+  t.same(sameUserOtherTab.offsets(), [1], 'the same user’s other tab receives')
+  t.same(otherUserSameUuid.offsets(), [1], 'the same uuid for another user receives')
+  t.same(noUuid.offsets(), [1])
+  room.dispatch(msg(2, { sender_user_id: 101, sender_uuid: null }))
+  t.same(noUuid.offsets(), [1, 2], 'no sender uuid: nobody excluded')
+  t.same(sender.offsets(), [2])
+})
+
+t.test('isVisible', async (t) => {
+  const m = member(101, ['@ug_1'], 'tab-a')
+  t.ok(isVisible(msg(1), m))
+  t.notOk(isVisible(msg(1, { sender_user_id: 101, sender_uuid: 'tab-a' }), m))
+  t.ok(isVisible(msg(1, { sender_user_id: 102, sender_uuid: 'tab-a' }), m))
+  t.ok(isVisible(msg(1, { sender_user_id: null, sender_uuid: 'tab-a' }), m))
+  t.notOk(isVisible(msg(1, { rights: parseRights(kanbanRights()) }), m))
+})
+
+t.test('a member that throws in send does not stop the others', async (t) => {
+  const { room, join, errors } = setup()
+  const before = member(1)
+  const thrower = new ThrowingMember(2, new Set(['@site_active']), 'x')
+  const after = member(3)
+  join(before)
+  const subThrower = join(thrower)
+  join(after)
+  t.doesNotThrow(() => {
+    room.dispatch(msg(1))
+  }, 'dispatch contains the failure')
+  t.same(before.offsets(), [1])
+  t.same(after.offsets(), [1], 'the member after the thrower still receives')
+  t.equal(subThrower.offset, 1)
+  t.equal(errors.length, 1, 'the failure is reported')
+  t.equal(errors[0]?.[1], thrower, 'with the member that failed')
+  t.match(errors[0]?.[0], { message: 'socket exploded' })
+  room.dispatch(msg(2))
+  t.same(after.offsets(), [1, 2])
+  t.equal(errors.length, 2)
+})
+
+t.test('a throwing watcher does not stop presence frames to the others', async (t) => {
+  const { room, join, errors } = setup()
+  const thrower = new ThrowingMember(2, new Set(), 'x')
+  const watcher = member(3)
+  join(thrower, { presence: true })
+  join(watcher, { presence: true })
+  const joining = join(member(4))
+  t.doesNotThrow(() => {
+    room.announce(joining, 'join')
+  })
+  t.same(watcher.frames, [
+    { type: 'presence', room_id: '42', event: 'join', user_id: 4, uuid: 'tab-4' },
+  ])
+  t.equal(errors[0]?.[1], thrower, 'the failure is reported')
+})
+
+t.test('a gap or a new epoch hands the subscription to catch-up', async (t) => {
+  const { room, join, caughtUp } = setup()
+  const a = member(1)
+  const sub = join(a)
+  room.dispatch(msg(1))
+  room.dispatch(msg(3))
+  t.same(a.offsets(), [1], 'offset 3 is not delivered over the gap')
+  t.same(caughtUp, [sub])
+  t.same(
+    sub.pending?.map((m) => m.offset),
+    [3],
+    'the message waits in pending',
+  )
+  room.dispatch(msg(4))
+  t.same(
+    sub.pending?.map((m) => m.offset),
+    [3, 4],
+    'later messages wait behind it',
+  )
+  t.equal(caughtUp.length, 1, 'one catch-up at a time')
+
+  const b = member(2)
+  const subB = join(b, { offset: 4 })
+  room.dispatch(msg(1, { epoch: 'e2' }))
+  t.same(b.offsets(), [])
+  t.equal(caughtUp[1], subB, 'an epoch change also catches up')
+})
+
+t.test('a member that falls too far behind a replay overflows', async (t) => {
+  const { room, join } = setup({ maxPending: 2 })
+  const a = member(1)
+  const sub = join(a, { pending: [] })
+  room.dispatch(msg(1))
+  room.dispatch(msg(2))
+  t.equal(a.overflows, 0)
+  room.dispatch(msg(3))
+  t.equal(a.overflows, 1)
+  t.same(
+    sub.pending?.map((m) => m.offset),
+    [1, 2],
+    'pending stays bounded',
+  )
+  t.same(a.frames, [], 'nothing sent during the replay')
+})
+
+t.test('deliverTo (the replay path)', async (t) => {
+  const { room, join } = setup()
+  const a = member(1, ['@site_active'], 'tab-a')
+  const sub = join(a, { offset: 1 })
+  room.deliverTo(sub, msg(1))
+  room.deliverTo(sub, msg(2))
+  room.deliverTo(sub, msg(2))
+  room.deliverTo(sub, msg(3, { epoch: 'other' }))
+  room.deliverTo(sub, msg(4, { sender_user_id: 1, sender_uuid: 'tab-a' }))
+  t.same(a.offsets(), [2])
+  t.equal(sub.offset, 4, 'an excluded message still moves the position')
+})
+
+t.test('presence', async (t) => {
+  const { room, join } = setup({ presenceMax: 3 })
+  const a = member(1)
+  const b = member(2)
+  const subA = join(a, { presence: true })
+  const subB = join(b)
+  t.same(room.presenceList(), [
+    { user_id: 1, uuid: 'tab-1' },
+    { user_id: 2, uuid: 'tab-2' },
+  ])
+  room.announce(subB, 'join')
+  t.same(a.frames, [{ type: 'presence', room_id: '42', event: 'join', user_id: 2, uuid: 'tab-2' }])
+  t.same(b.frames, [], 'only watchers get presence frames')
+  room.announce(subA, 'join')
+  t.equal(a.frames.length, 1, 'not to the member itself')
+
+  const c = member(3, [], null)
+  const subC = join(c, { presence: true, pending: [] })
+  room.announce(subB, 'leave')
+  t.same(c.frames, [], 'not to a member still replaying')
+  t.equal(a.frames.length, 2)
+  a.expired = true
+  room.announce(subC, 'join')
+  t.equal(a.frames.length, 2, 'not to an expired member')
+  a.expired = false
+
+  t.ok(room.presenceDetail, '3 members, max 3')
+  join(member(4))
+  t.notOk(room.presenceDetail, '4 members, max 3')
+  room.announce(subB, 'leave')
+  t.equal(a.frames.length, 2, 'no join/leave frames in a larger room')
+})

@@ -1,0 +1,249 @@
+/**
+ * Connection against a fake socket. Timers are real but short (tens of ms, driven
+ * through `nowMs` so that a token "expires" right away), with generous waits.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import { pino } from 'pino'
+import t, { type Test } from 'tap'
+import type { SubscriberClaims } from '../../src/auth/token.js'
+import { CLOSE } from '../../src/errors.js'
+import { Connection, nextConnectionId, type Socket } from '../../src/ws/connection.js'
+
+/** A socket that records what the connection does to it. */
+class FakeSocket implements Socket {
+  bufferedAmount = 0
+  readonly sent: Buffer[] = []
+  readonly closes: { code: number; reason: string }[] = []
+  terminated = 0
+  pings = 0
+  closeThrows = false
+  send(data: Buffer, options: { binary: boolean }): void {
+    if (options.binary) throw new Error('frames must be text')
+    this.sent.push(data)
+  }
+  close(code: number, reason: string): void {
+    if (this.closeThrows) throw new Error('not open')
+    this.closes.push({ code, reason })
+  }
+  terminate(): void {
+    this.terminated += 1
+  }
+  ping(): void {
+    this.pings += 1
+  }
+  frames(): Record<string, unknown>[] {
+    return this.sent.map((b) => JSON.parse(b.toString('utf8')) as Record<string, unknown>)
+  }
+}
+
+const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger
+const LIMITS = {
+  slowConsumerBytes: 1000,
+  expiredGraceMs: 40,
+  maxFramesPerSecond: 2,
+  maxMalformedFrames: 3,
+}
+
+function setup(t: Test, limits: Partial<typeof LIMITS> = {}): { conn: Connection; ws: FakeSocket } {
+  const ws = new FakeSocket()
+  const conn = new Connection(nextConnectionId(), ws, log, { ...LIMITS, ...limits })
+  t.teardown(() => {
+    conn.close(CLOSE.NORMAL)
+  })
+  return { conn, ws }
+}
+
+const claims = (exp: number, userId = 101, groups = ['@site_active']): SubscriberClaims => ({
+  userId,
+  groups: new Set(groups),
+  exp,
+})
+
+/** Wait until `cond()` holds, polling; fails after `timeoutMs`. */
+async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** `nowMs` at which a token with `exp` has `ms` left before it expires (tolerance included). */
+const msBeforeExpiry = (exp: number, ms: number): number => (exp + 30) * 1000 - ms
+
+t.test('connection ids are unique and growing', async (t) => {
+  const a = nextConnectionId()
+  const b = nextConnectionId()
+  t.ok(b > a)
+})
+
+t.test('send writes text frames', async (t) => {
+  const { conn, ws } = setup(t)
+  const frame = Buffer.from('{"type":"pong"}')
+  conn.send(frame)
+  t.equal(ws.sent[0], frame, 'the very Buffer, not a copy')
+  conn.sendError('BadRequest', 'nope', '42')
+  t.strictSame(ws.frames()[1], {
+    type: 'error',
+    code: 'BadRequest',
+    message: 'nope',
+    room_id: '42',
+  })
+})
+
+t.test('backpressure: a slow consumer is closed with 4009, then never written to', async (t) => {
+  const { conn, ws } = setup(t)
+  ws.bufferedAmount = 1000
+  conn.send(Buffer.from('{}'))
+  t.equal(ws.sent.length, 1, 'exactly at the limit: still sent')
+  ws.bufferedAmount = 1001
+  conn.send(Buffer.from('{}'))
+  t.equal(ws.sent.length, 1, 'over the limit: not sent')
+  t.same(ws.closes, [{ code: 4009, reason: 'slow consumer' }])
+  t.ok(conn.closed)
+  ws.bufferedAmount = 0
+  conn.send(Buffer.from('{}'))
+  conn.sendError('BadRequest', 'x')
+  t.equal(ws.sent.length, 1, 'nothing is sent after the close')
+  t.equal(ws.closes.length, 1, 'closed once')
+})
+
+t.test('overflow closes with 4009', async (t) => {
+  const { conn, ws } = setup(t)
+  conn.overflow()
+  conn.overflow()
+  t.same(
+    ws.closes.map((c) => c.code),
+    [4009],
+  )
+})
+
+t.test('close is idempotent and falls back to terminate', async (t) => {
+  const { conn, ws } = setup(t)
+  conn.close(CLOSE.MALFORMED, 'detail')
+  conn.close(CLOSE.NORMAL)
+  t.same(ws.closes, [{ code: 4000, reason: 'too many malformed frames' }])
+  const other = setup(t)
+  other.ws.closeThrows = true
+  other.conn.close(CLOSE.GOING_AWAY)
+  t.equal(other.ws.terminated, 1)
+  t.ok(other.conn.closed)
+})
+
+t.test('closedByPeer: nothing sent afterwards', async (t) => {
+  const { conn, ws } = setup(t)
+  conn.closedByPeer()
+  conn.send(Buffer.from('{}'))
+  t.same(ws.sent, [])
+})
+
+t.test('countFrame: maxFramesPerSecond averaged over a 10 s window', async (t) => {
+  const { conn } = setup(t, { maxFramesPerSecond: 2 })
+  const start = 1_767_225_600_000
+  for (let i = 1; i <= 20; i++) t.ok(conn.countFrame(start + i), `frame ${i} of 20`)
+  t.notOk(conn.countFrame(start + 100), 'the 21st within the window is refused')
+  // The window opened with the first frame, at start + 1.
+  t.notOk(conn.countFrame(start + 10_000), 'still the same window')
+  t.ok(conn.countFrame(start + 10_001), 'a new window starts 10 s after the first frame')
+  for (let i = 2; i <= 20; i++) t.ok(conn.countFrame(start + 10_001 + i))
+  t.notOk(conn.countFrame(start + 10_500), 'and has the same allowance')
+})
+
+t.test('countMalformed: maxMalformedFrames allowed, then refused', async (t) => {
+  const { conn } = setup(t, { maxMalformedFrames: 3 })
+  t.ok(conn.countMalformed())
+  t.ok(conn.countMalformed())
+  t.ok(conn.countMalformed())
+  t.notOk(conn.countMalformed())
+  t.notOk(conn.countMalformed())
+})
+
+t.test('applyToken takes identity and reports whether it was expired', async (t) => {
+  const { conn } = setup(t)
+  const now = Date.now()
+  const exp = Math.floor(now / 1000) + 3600
+  t.equal(conn.applyToken(claims(exp, 101, ['@a']), now), false)
+  t.equal(conn.userId, 101)
+  t.same([...conn.groups], ['@a'])
+  t.equal(conn.exp, exp)
+  t.ok(conn.authenticated)
+  t.notOk(conn.expired)
+  t.equal(conn.applyToken(claims(exp + 10, 101, ['@b']), now), false, 'a refresh before expiry')
+  t.same([...conn.groups], ['@b'], 'the new rights replace the old ones')
+})
+
+t.test('expiry: JWTExpired once, then 4001 after the grace', async (t) => {
+  const { conn, ws } = setup(t, { expiredGraceMs: 40 })
+  const exp = 1_767_225_600
+  conn.applyToken(claims(exp), msBeforeExpiry(exp, 10))
+  t.notOk(conn.expired, 'not yet')
+  await until(() => conn.expired)
+  const errors = ws.frames().filter((f) => f.type === 'error')
+  t.match(errors, [{ type: 'error', code: 'JWTExpired' }])
+  t.equal(ws.closes.length, 0, 'still open during the grace')
+  await until(() => ws.closes.length > 0)
+  t.same(
+    ws.closes.map((c) => c.code),
+    [4001],
+  )
+  t.equal(ws.frames().filter((f) => f.code === 'JWTExpired').length, 1, 'JWTExpired was sent once')
+})
+
+t.test('a refresh during the grace keeps the connection and reports the expiry', async (t) => {
+  const { conn, ws } = setup(t, { expiredGraceMs: 60 })
+  const exp = 1_767_225_600
+  conn.applyToken(claims(exp), msBeforeExpiry(exp, 5))
+  await until(() => conn.expired)
+  const next = exp + 3600
+  t.equal(conn.applyToken(claims(next), msBeforeExpiry(next, 3_600_000)), true, 'wasExpired')
+  t.notOk(conn.expired)
+  await sleep(150)
+  t.same(ws.closes, [], 'the grace timer was cancelled')
+  t.equal(ws.frames().filter((f) => f.code === 'JWTExpired').length, 1)
+})
+
+t.test('a refresh before expiry cancels the pending expiry', async (t) => {
+  const { conn, ws } = setup(t)
+  const exp = 1_767_225_600
+  conn.applyToken(claims(exp), msBeforeExpiry(exp, 30))
+  conn.applyToken(claims(exp + 3600), msBeforeExpiry(exp, 30))
+  await sleep(100)
+  t.notOk(conn.expired)
+  t.same(ws.sent, [])
+})
+
+t.test('an expiry beyond the timer range does not fire early', async (t) => {
+  const { conn, ws } = setup(t)
+  const now = Date.now()
+  conn.applyToken(claims(Math.floor(now / 1000) + 40 * 86400), now)
+  await sleep(50)
+  t.notOk(conn.expired, '40 days away is more than 2^31 ms: not expired now')
+  t.same(ws.sent, [])
+})
+
+t.test('close stops the expiry timers', async (t) => {
+  const { conn, ws } = setup(t)
+  const exp = 1_767_225_600
+  conn.applyToken(claims(exp), msBeforeExpiry(exp, 10))
+  conn.close(CLOSE.NORMAL)
+  await sleep(80)
+  t.notOk(conn.expired)
+  t.same(ws.sent, [], 'no JWTExpired after close')
+  t.equal(ws.closes.length, 1)
+})
+
+t.test('auth timeout: 4001 unless subscribed in time', async (t) => {
+  const late = setup(t)
+  late.conn.startAuthTimeout(20)
+  await until(() => late.ws.closes.length > 0)
+  t.same(
+    late.ws.closes.map((c) => c.code),
+    [4001],
+  )
+  const onTime = setup(t)
+  onTime.conn.startAuthTimeout(20)
+  onTime.conn.subscribed()
+  await sleep(80)
+  t.same(onTime.ws.closes, [])
+})
