@@ -1,0 +1,75 @@
+import t from 'tap'
+import { flush, harness, message, subscribed } from './harness.js'
+
+t.test("pings every hello's heartbeat_ms; pongs keep the connection", async (t) => {
+  const h = harness(t)
+  h.client.subscribe('42', { onMessage: () => undefined })
+  await flush()
+  const ws = h.socket()
+  ws.hello(20_000)
+  ws.deliver(subscribed('42', 0))
+  await h.tick(19_999)
+  t.same(ws.sentOf('ping'), [])
+  await h.tick(1)
+  t.same(ws.sentOf('ping'), [{ type: 'ping' }])
+  await h.tick(10 * 20_000)
+  t.equal(ws.sentOf('ping').length, 11)
+  t.equal(h.sockets.length, 1, 'answered pings keep the connection')
+  t.equal(ws.closedByClient, null)
+  t.equal(h.client.state, 'open')
+})
+
+t.test('the pingIntervalMs option wins over hello', async (t) => {
+  const h = harness(t, { pingIntervalMs: 5000 })
+  const ws = await h.connect('42')
+  await h.tick(5000)
+  t.equal(ws.sentOf('ping').length, 1)
+})
+
+t.test('no frame within pongTimeoutMs after a ping: closed and reconnected', async (t) => {
+  const h = harness(t, { pongTimeoutMs: 10_000 })
+  const ws = await h.connect('42')
+  ws.deliver(subscribed('42', 0))
+  ws.deliver(message('42', 1))
+  ws.autoPong = false
+  await h.tick(25_000)
+  t.equal(ws.sentOf('ping').length, 1)
+  await h.tick(9_999)
+  t.equal(h.client.state, 'open', 'still waiting')
+  await h.tick(1)
+  t.equal(h.client.state, 'reconnecting', 'dead connection detected')
+  t.same(ws.closedByClient, { code: 1000, reason: 'no answer to ping' })
+  const next = await h.nextSocket()
+  next.hello()
+  t.same(next.sentOf('subscribe')[0]?.since, { epoch: 'e1', offset: 1 })
+  ws.deliver(message('42', 2))
+  ws.serverClose(1006)
+  t.equal(h.sockets.length, 2, 'the dropped socket is ignored from then on')
+})
+
+t.test('any frame, not only pong, proves the connection alive', async (t) => {
+  const h = harness(t)
+  const ws = await h.connect('42')
+  ws.deliver(subscribed('42', 0))
+  ws.autoPong = false
+  await h.tick(25_000)
+  await h.tick(9_000)
+  ws.deliver(message('42', 1))
+  await h.tick(5_000)
+  t.equal(h.client.state, 'open')
+  t.equal(ws.closedByClient, null)
+})
+
+t.test('a socket without hello within connectTimeoutMs is given up and retried', async (t) => {
+  const h = harness(t, { connectTimeoutMs: 8_000 })
+  h.client.subscribe('42', { onMessage: () => undefined })
+  await flush()
+  const ws = h.socket()
+  await h.tick(7_999)
+  t.equal(ws.closedByClient, null)
+  await h.tick(1)
+  t.same(ws.closedByClient, { code: 1000, reason: 'no hello in time' })
+  const next = await h.nextSocket()
+  next.hello()
+  t.equal(h.client.state, 'open')
+})
