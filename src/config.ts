@@ -57,6 +57,29 @@ convict.addFormat({
       throw new Error('must be an array of non-empty strings')
     }
   },
+  // convict coerces every string it sees (file values too): a JSON array text becomes the
+  // array (how an environment variable spells a list); any other string stays and is refused.
+  coerce(value: string): unknown {
+    if (!value.trimStart().startsWith('[')) return value
+    try {
+      return JSON.parse(value) as unknown
+    } catch {
+      return value
+    }
+  },
+})
+
+convict.addFormat({
+  name: 'strict-boolean',
+  validate(value: unknown) {
+    if (typeof value !== 'boolean') throw new Error('must be true or false')
+  },
+  // Only "true"/"false" become booleans: convict's own Boolean coercion turns any other
+  // string ("0", "no") into true, which would silently switch options on.
+  coerce(value: string): unknown {
+    const lower = value.trim().toLowerCase()
+    return lower === 'true' ? true : lower === 'false' ? false : value
+  },
 })
 
 convict.addFormat({
@@ -74,6 +97,11 @@ const positive = (name: string) => ({
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
       throw new Error('must be a positive integer')
     }
+  },
+  // Environment variables are strings: decimal digits become the number, anything else
+  // stays a string and is refused by validate.
+  coerce(value: string): unknown {
+    return /^\d+$/.test(value.trim()) ? Number(value) : value
   },
 })
 convict.addFormat(positive('positive-int'))
@@ -101,7 +129,7 @@ export const SCHEMA = {
   },
   tls: {
     doc: 'Serve HTTPS/wss. false (plain HTTP behind a TLS-terminating reverse proxy) is accepted only on a loopback address',
-    format: Boolean,
+    format: 'strict-boolean',
     default: true,
     env: 'TULEAP_REALTIME_TLS',
   },
@@ -226,14 +254,14 @@ export const SCHEMA = {
     env: 'TULEAP_REALTIME_PUBLISH_RATE_PER_MINUTE',
   },
   allowed_origins: {
-    doc: 'Origins (e.g. "https://tuleap.example.com") allowed to open a WebSocket; empty allows any',
+    doc: 'Origins (e.g. "https://tuleap.example.com") allowed to open a WebSocket; empty allows any. In the environment variable: a JSON array',
     format: 'string-list',
     default: [] as string[],
     env: 'TULEAP_REALTIME_ALLOWED_ORIGINS',
   },
   allow_unsigned_loopback_publish: {
     doc: 'Migration aid: accept the historic unsigned application/json publish, from loopback peers only',
-    format: Boolean,
+    format: 'strict-boolean',
     default: false,
     env: 'TULEAP_REALTIME_ALLOW_UNSIGNED_LOOPBACK_PUBLISH',
   },

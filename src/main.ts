@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
+import { pino, type LoggerOptions } from 'pino'
 import { buildApp } from './app.js'
 import { checkConfig } from './cli/check-config.js'
 import { USAGE } from './cli/usage.js'
@@ -19,6 +20,14 @@ import { readTlsFiles } from './tls.js'
 const EXIT_OK = 0
 const EXIT_FAILURE = 1
 const EXIT_USAGE = 2
+
+/**
+ * The process logger writes synchronously to stdout: every path out of the process ends in
+ * process.exit, and pino's default asynchronous stream would let a line still being written
+ * be overtaken (or lost) by the lines flushed at exit.
+ */
+const processLogger = (level: LoggerOptions['level']): Logger =>
+  createLogger(level, pino.destination({ dest: 1, sync: true }))
 
 function fail(logger: Logger, message: string, err?: unknown): never {
   logger.fatal({ err }, message)
@@ -54,6 +63,15 @@ async function shutdown(
       'connections still open at the shutdown timeout: terminating them',
     )
     for (const conn of app.relay.connections) conn.ws.terminate()
+    // HTTP requests still in progress (a slow publish body) would otherwise hold
+    // app.close() until their own timeouts, well past shutdown_timeout_ms.
+    app.server.closeAllConnections()
+    // Last resort, if closing still hangs (e.g. the broker): exit rather than linger.
+    setTimeout(() => {
+      logger.error({ timeout_ms: timeoutMs }, 'still closing after terminating every connection')
+      logger.flush()
+      process.exit(EXIT_FAILURE)
+    }, timeoutMs)
   }, timeoutMs)
   force.unref()
   try {
@@ -68,7 +86,7 @@ async function shutdown(
 }
 
 async function run(configFile: string | undefined): Promise<void> {
-  const bootLogger = createLogger('info')
+  const bootLogger = processLogger('info')
   let config: Config
   let dev: DevSetup | null = null
   let tls
@@ -87,7 +105,7 @@ async function run(configFile: string | undefined): Promise<void> {
     }
     throw err
   }
-  const logger = createLogger(config.log_level)
+  const logger = processLogger(config.log_level)
   const app = await buildApp(config, { tls, logger })
   try {
     await app.listen({ port: config.port, host: config.address })
@@ -108,19 +126,8 @@ async function run(configFile: string | undefined): Promise<void> {
     // Never carry on as root: exit at once, without waiting for the sockets.
     fail(logger, `privilege drop failed: ${(err as Error).message}`)
   }
-  const address = app.server.address()
-  logger.info(
-    {
-      address: config.address,
-      port: typeof address === 'object' && address ? address.port : config.port,
-      tls: config.tls,
-      uid: ids.uid,
-      gid: ids.gid,
-      dev: dev !== null,
-    },
-    'tuleap-realtime listening',
-  )
-  if (dev) process.stderr.write(devBanner(config, dev))
+  // Handlers before the ready line: a signal sent as soon as it is seen must shut down
+  // gracefully, not hit the default action (kill) of a signal without a handler.
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return
@@ -136,6 +143,19 @@ async function run(configFile: string | undefined): Promise<void> {
     // An exception no handler caught means an invariant is broken: exit, systemd restarts.
     fail(logger, 'uncaught exception', err)
   })
+  const address = app.server.address()
+  logger.info(
+    {
+      address: config.address,
+      port: typeof address === 'object' && address ? address.port : config.port,
+      tls: config.tls,
+      uid: ids.uid,
+      gid: ids.gid,
+      dev: dev !== null,
+    },
+    'tuleap-realtime listening',
+  )
+  if (dev) process.stderr.write(devBanner(config, dev))
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -1,0 +1,342 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import {
+  ConfigError,
+  KEYGEN_HINT,
+  loadConfig,
+  PLACEHOLDER_KEY,
+  SCHEMA,
+  type Config,
+  type ConfigSource,
+} from '../src/config.js'
+import { TEST_KEY } from './helpers/config.js'
+
+const KEY_HINT = 'head -c 64 /dev/urandom | base64'
+
+/** A directory removed when the test ends. */
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-config-'))
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return dir
+}
+
+/** Write `content` (an object is JSON-encoded) to a file in `dir`. */
+function writeConfig(dir: string, content: unknown, name = 'config.json'): string {
+  const file = join(dir, name)
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content))
+  return file
+}
+
+/** loadConfig with the test key and `values`. */
+const withKey = (values: Record<string, unknown>): Config =>
+  loadConfig({ values: { nodejs_server_jwt_private_key: TEST_KEY, ...values } })
+
+/** The ConfigError loadConfig throws for `source`; fails the test if it does not throw one. */
+function configError(t: Test, source: ConfigSource): string {
+  try {
+    loadConfig(source)
+  } catch (err) {
+    t.type(err, ConfigError)
+    return (err as Error).message
+  }
+  t.fail(`expected a ConfigError for ${JSON.stringify(source)}`)
+  return ''
+}
+
+const refused = (t: Test, values: Record<string, unknown>): string =>
+  configError(t, { values: { nodejs_server_jwt_private_key: TEST_KEY, ...values } })
+
+t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
+  const config = withKey({})
+  t.same(config, {
+    nodejs_server_jwt_private_key: TEST_KEY,
+    full_path_ssl_cert: '/etc/pki/tls/certs/localhost.cert.pem',
+    full_path_ssl_key: '/etc/pki/tls/private/localhost.key.pem',
+    tls: true,
+    address: '::',
+    port: 443,
+    process_uid: '',
+    process_gid: '',
+    log_level: 'info',
+    publish_token_max_lifetime_s: 300,
+    max_publish_bytes: 262144,
+    max_client_frame_bytes: 16384,
+    auth_timeout_ms: 10000,
+    max_rooms_per_connection: 16,
+    history_size: 100,
+    history_ttl_s: 300,
+    expired_grace_s: 300,
+    slow_consumer_bytes: 1048576,
+    max_connections: 100000,
+    presence_max_members: 200,
+    heartbeat_interval_ms: 25000,
+    max_frames_per_second: 20,
+    max_malformed_frames: 10,
+    publish_rate_per_minute: 6000,
+    allowed_origins: [],
+    allow_unsigned_loopback_publish: false,
+    shutdown_timeout_ms: 5000,
+  })
+})
+
+t.test('a file with the historic Tuleap key names loads', async (t) => {
+  const dir = tempDir(t)
+  const file = writeConfig(dir, {
+    nodejs_server_jwt_private_key: TEST_KEY,
+    full_path_ssl_cert: '/etc/pki/tls/certs/tuleap.crt',
+    full_path_ssl_key: '/etc/pki/tls/private/tuleap.key',
+    port: 443,
+    process_uid: 'tuleaprt',
+    process_gid: 'tuleaprt',
+  })
+  t.match(loadConfig({ file }), {
+    nodejs_server_jwt_private_key: TEST_KEY,
+    full_path_ssl_cert: '/etc/pki/tls/certs/tuleap.crt',
+    full_path_ssl_key: '/etc/pki/tls/private/tuleap.key',
+    port: 443,
+    process_uid: 'tuleaprt',
+    process_gid: 'tuleaprt',
+    tls: true,
+  })
+})
+
+t.test('values override the file', async (t) => {
+  const dir = tempDir(t)
+  const file = writeConfig(dir, { nodejs_server_jwt_private_key: TEST_KEY, port: 443 })
+  t.equal(loadConfig({ file, values: { port: 8443 } }).port, 8443)
+})
+
+t.test('environment variables', async (t) => {
+  t.test('PRIVATE_KEY supplies the key', async (t) => {
+    t.equal(loadConfig({ env: { PRIVATE_KEY: TEST_KEY } }).nodejs_server_jwt_private_key, TEST_KEY)
+  })
+  t.test('PRIVATE_KEY overrides the placeholder of a file', async (t) => {
+    const dir = tempDir(t)
+    const file = writeConfig(dir, { nodejs_server_jwt_private_key: PLACEHOLDER_KEY })
+    t.equal(
+      loadConfig({ file, env: { PRIVATE_KEY: TEST_KEY } }).nodejs_server_jwt_private_key,
+      TEST_KEY,
+    )
+  })
+  t.test('only the given env is read, never process.env implicitly', async (t) => {
+    const saved = process.env.PRIVATE_KEY
+    process.env.PRIVATE_KEY = TEST_KEY
+    t.teardown(() => {
+      if (saved === undefined) delete process.env.PRIVATE_KEY
+      else process.env.PRIVATE_KEY = saved
+    })
+    t.match(configError(t, {}), /nodejs_server_jwt_private_key/)
+  })
+  t.test('numbers, booleans and lists are parsed from their text', async (t) => {
+    const config = loadConfig({
+      env: {
+        PRIVATE_KEY: TEST_KEY,
+        TULEAP_REALTIME_PORT: '8443',
+        TULEAP_REALTIME_HISTORY_SIZE: '50',
+        TULEAP_REALTIME_SHUTDOWN_TIMEOUT_MS: '1000',
+        TULEAP_REALTIME_TLS: 'false',
+        TULEAP_REALTIME_ADDRESS: '127.0.0.1',
+        TULEAP_REALTIME_ALLOW_UNSIGNED_LOOPBACK_PUBLISH: 'true',
+        TULEAP_REALTIME_ALLOWED_ORIGINS: '["https://tuleap.example.com","https://b.example"]',
+      },
+    })
+    t.match(config, {
+      port: 8443,
+      history_size: 50,
+      shutdown_timeout_ms: 1000,
+      tls: false,
+      address: '127.0.0.1',
+      allow_unsigned_loopback_publish: true,
+    })
+    t.same(config.allowed_origins, ['https://tuleap.example.com', 'https://b.example'])
+  })
+  t.test('a boolean that is not "true" or "false" is refused, not read as true', async (t) => {
+    for (const value of ['0', 'no', '']) {
+      t.match(
+        configError(t, {
+          env: { PRIVATE_KEY: TEST_KEY, TULEAP_REALTIME_ALLOW_UNSIGNED_LOOPBACK_PUBLISH: value },
+        }),
+        /^allow_unsigned_loopback_publish: must be true or false/,
+        `"${value}"`,
+      )
+    }
+  })
+  t.test('a number that is not a positive integer is refused', async (t) => {
+    for (const value of ['abc', '1.5', '-3', '0']) {
+      t.match(
+        configError(t, { env: { PRIVATE_KEY: TEST_KEY, TULEAP_REALTIME_HISTORY_SIZE: value } }),
+        /^history_size: must be a positive integer/,
+        `"${value}"`,
+      )
+    }
+  })
+})
+
+t.test('an unknown key is refused, naming it', async (t) => {
+  t.match(refused(t, { nodejs_server_port: 443 }), /^nodejs_server_port: unknown key/)
+  const dir = tempDir(t)
+  const file = writeConfig(dir, { nodejs_server_jwt_private_key: TEST_KEY, prot: 443 })
+  t.match(configError(t, { file }), /prot: unknown key/)
+})
+
+t.test('a value of the wrong type is refused, naming the key', async (t) => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ port: 'abc' }, /^port: /],
+    [{ port: 70000 }, /^port: /],
+    [{ port: 1.5 }, /^port: /],
+    [{ history_size: -1 }, /^history_size: must be a positive integer/],
+    [{ history_size: 0 }, /^history_size: must be a positive integer/],
+    [{ max_connections: 2.5 }, /^max_connections: must be a positive integer/],
+    [{ allowed_origins: 'https://tuleap.example.com' }, /^allowed_origins: must be an array/],
+    [{ allowed_origins: 42 }, /^allowed_origins: must be an array/],
+    [{ allowed_origins: [''] }, /^allowed_origins: must be an array of non-empty strings/],
+    [{ allowed_origins: [1] }, /^allowed_origins: must be an array of non-empty strings/],
+    [{ tls: 'nope' }, /^tls: must be true or false/],
+    [{ tls: 0 }, /^tls: must be true or false/],
+    [{ allow_unsigned_loopback_publish: 'no' }, /^allow_unsigned_loopback_publish: /],
+    [{ address: 'example.com' }, /^address: must be an IP address/],
+    [{ log_level: 'verbose' }, /^log_level: /],
+    [{ process_uid: -1, process_gid: 1 }, /^process_uid: /],
+    [{ process_uid: 'bad name!', process_gid: 1 }, /^process_uid: /],
+    [{ nodejs_server_jwt_private_key: 12345 }, /^nodejs_server_jwt_private_key: /],
+  ]
+  for (const [values, message] of cases) {
+    t.match(refused(t, values), message, JSON.stringify(values))
+  }
+})
+
+t.test('every wrong key is reported at once', async (t) => {
+  const message = refused(t, { port: 'abc', history_size: 0, unknown_one: 1 })
+  t.match(message, /^port: /m)
+  t.match(message, /^history_size: /m)
+  t.match(message, /^unknown_one: unknown key/m)
+})
+
+t.test('the key', async (t) => {
+  t.test('shorter than 64 bytes is refused, saying how to make one', async (t) => {
+    const message = refused(t, { nodejs_server_jwt_private_key: 'k'.repeat(63) })
+    t.match(message, /^nodejs_server_jwt_private_key: 63 bytes, at least 64/)
+    t.ok(message.includes(KEY_HINT), message)
+  })
+  t.test('bytes are counted, not characters', async (t) => {
+    // 32 two-byte characters: 64 bytes.
+    t.ok(withKey({ nodejs_server_jwt_private_key: 'é'.repeat(32) }))
+    t.match(refused(t, { nodejs_server_jwt_private_key: 'é'.repeat(31) }), /62 bytes/)
+  })
+  t.test('64 bytes is enough', async (t) => {
+    t.ok(withKey({ nodejs_server_jwt_private_key: 'k'.repeat(64) }))
+  })
+  t.test('the placeholder is refused, saying how to make one', async (t) => {
+    const message = configError(t, {})
+    t.match(
+      message,
+      /^nodejs_server_jwt_private_key: still the placeholder "private_key_to_change"/,
+    )
+    t.ok(message.includes(KEY_HINT), message)
+    t.ok(KEYGEN_HINT.includes(KEY_HINT))
+  })
+  t.test('the key never appears in an error message', async (t) => {
+    const secret = 's'.repeat(70)
+    t.notMatch(refused(t, { nodejs_server_jwt_private_key: secret, port: 'abc' }), secret)
+    t.notMatch(refused(t, { nodejs_server_jwt_private_key: { secret } }), secret)
+  })
+})
+
+t.test('process_uid and process_gid', async (t) => {
+  t.test('one without the other is refused', async (t) => {
+    t.match(refused(t, { process_uid: 65534 }), /process_uid and process_gid/)
+    t.match(refused(t, { process_gid: 65534 }), /process_uid and process_gid/)
+  })
+  t.test('a number, a name and a numeric string are accepted', async (t) => {
+    t.match(withKey({ process_uid: 65534, process_gid: 65534 }), {
+      process_uid: 65534,
+      process_gid: 65534,
+    })
+    t.match(withKey({ process_uid: 'tuleaprt', process_gid: 'tuleaprt' }), {
+      process_uid: 'tuleaprt',
+      process_gid: 'tuleaprt',
+    })
+    t.match(withKey({ process_uid: '65534', process_gid: '65534' }), {
+      process_uid: '65534',
+      process_gid: '65534',
+    })
+  })
+})
+
+t.test('tls: false only on a loopback address', async (t) => {
+  for (const address of ['127.0.0.1', '::1', '127.0.0.2', '::ffff:127.0.0.1', 'localhost']) {
+    t.match(withKey({ tls: false, address }), { tls: false, address }, address)
+  }
+  for (const address of ['0.0.0.0', '::', '192.168.1.10', '::ffff:0.0.0.0']) {
+    t.match(
+      refused(t, { tls: false, address }),
+      /^tls: false is only accepted when address is a loopback address/,
+      address,
+    )
+  }
+  t.match(withKey({ tls: true, address: '0.0.0.0' }), { tls: true, address: '0.0.0.0' })
+})
+
+t.test('file errors name the file', async (t) => {
+  const dir = tempDir(t)
+  t.test('invalid JSON', async (t) => {
+    const file = writeConfig(dir, '{"port": 443,', 'broken.json')
+    const message = configError(t, { file })
+    t.ok(message.startsWith(`${file} is not valid JSON: `), message)
+  })
+  t.test('JSON that is not an object', async (t) => {
+    const file = writeConfig(dir, '[1, 2]', 'array.json')
+    t.equal(configError(t, { file }), `${file} must hold a JSON object`)
+  })
+  t.test('a file that does not exist', async (t) => {
+    const file = join(dir, 'missing.json')
+    const message = configError(t, { file })
+    t.ok(message.startsWith(`cannot read ${file}: `), message)
+    t.match(message, /ENOENT/)
+  })
+  t.test('a file that cannot be read (a directory)', async (t) => {
+    const message = configError(t, { file: dir })
+    t.ok(message.startsWith(`cannot read ${dir}: `), message)
+    t.match(message, /EISDIR/)
+  })
+})
+
+t.test('the returned config is frozen', async (t) => {
+  const config = withKey({ allowed_origins: ['https://tuleap.example.com'] })
+  t.ok(Object.isFrozen(config))
+  t.ok(Object.isFrozen(config.allowed_origins))
+  t.throws(() => {
+    ;(config as { port: number }).port = 1
+  }, TypeError)
+  t.throws(() => {
+    ;(config.allowed_origins as string[]).push('https://evil.example')
+  }, TypeError)
+  t.same(config.allowed_origins, ['https://tuleap.example.com'])
+})
+
+t.test('two loads do not share state', async (t) => {
+  t.equal(withKey({ port: 8443 }).port, 8443)
+  t.equal(withKey({}).port, 443)
+})
+
+t.test('config.json.example and SCHEMA do not drift', async (t) => {
+  const examplePath = fileURLToPath(new URL('../config.json.example', import.meta.url))
+  const example = JSON.parse(readFileSync(examplePath, 'utf8')) as Record<string, unknown>
+  const schema = SCHEMA as Record<string, Record<string, unknown>>
+  t.same(Object.keys(example).sort(), Object.keys(schema).sort(), 'same keys')
+  for (const [key, entry] of Object.entries(schema)) {
+    t.same(example[key], entry.default, `${key}: the example holds the SCHEMA default`)
+    for (const field of ['doc', 'format', 'default', 'env']) {
+      t.ok(Object.hasOwn(entry, field) && entry[field] !== undefined, `${key} has ${field}`)
+    }
+    t.type(entry.doc, 'string', `${key}: doc is text`)
+    t.not(entry.doc, '', `${key}: doc is not empty`)
+  }
+  const envs = Object.values(schema).map((entry) => entry.env)
+  t.equal(new Set(envs).size, envs.length, 'no two keys share an environment variable')
+})

@@ -1,0 +1,192 @@
+import t, { type Test } from 'tap'
+import {
+  checkCanDrop,
+  dropPrivileges,
+  mustDrop,
+  posixProcess,
+  PrivilegeError,
+  type ProcessIds,
+} from '../src/privileges.js'
+import { testConfig } from './helpers/config.js'
+
+type Call = [name: string, arg: unknown]
+
+/** Names the fake resolves, like /etc/passwd and /etc/group would. */
+const NAMES: Record<string, number> = { tuleaprt: 1001, 'tuleaprt-group': 1002 }
+const resolve = (id: string | number): number => (typeof id === 'number' ? id : (NAMES[id] ?? -1))
+
+/**
+ * A fake process: records every setter call; a setter changes the ids the getters
+ * report, as the kernel would, unless `stuck` (setters that "succeed" without effect).
+ */
+class FakeProcess implements ProcessIds {
+  readonly calls: Call[] = []
+  constructor(
+    private uid: number,
+    private gid: number,
+    private groups: number[] = [gid],
+    private readonly opts: { stuck?: boolean; throwOn?: 'setgroups' | 'setgid' | 'setuid' } = {},
+  ) {}
+  getuid(): number {
+    return this.uid
+  }
+  getgid(): number {
+    return this.gid
+  }
+  getgroups(): number[] {
+    return [...this.groups]
+  }
+  setgroups(groups: readonly (string | number)[]): void {
+    this.record('setgroups', [...groups])
+    if (!this.opts.stuck) this.groups = groups.map(resolve)
+  }
+  setgid(id: string | number): void {
+    this.record('setgid', id)
+    if (!this.opts.stuck) this.gid = resolve(id)
+  }
+  setuid(id: string | number): void {
+    this.record('setuid', id)
+    if (!this.opts.stuck) this.uid = resolve(id)
+  }
+  private record(name: 'setgroups' | 'setgid' | 'setuid', arg: unknown): void {
+    this.calls.push([name, arg])
+    if (this.opts.throwOn === name) throw new Error(`EPERM, Operation not permitted (${name})`)
+  }
+}
+
+const rootConfig = (uid: string | number = 65534, gid: string | number = 65534) =>
+  testConfig({ process_uid: uid, process_gid: gid })
+
+/** The PrivilegeError `fn` throws; fails the test if it throws nothing or something else. */
+function privilegeError(t: Test, fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    t.type(err, PrivilegeError)
+    return (err as Error).message
+  }
+  t.fail('expected a PrivilegeError')
+  return ''
+}
+
+t.test('not root: nothing is called, the current ids are returned', async (t) => {
+  const proc = new FakeProcess(1000, 1000)
+  t.equal(mustDrop(proc), false)
+  t.same(dropPrivileges(testConfig(), proc), { uid: 1000, gid: 1000 })
+  t.same(dropPrivileges(rootConfig(), proc), { uid: 1000, gid: 1000 })
+  t.same(proc.calls, [])
+  t.doesNotThrow(() => {
+    checkCanDrop(testConfig(), proc)
+  })
+})
+
+t.test('root without process_uid/process_gid: refused before any call', async (t) => {
+  const proc = new FakeProcess(0, 0)
+  t.equal(mustDrop(proc), true)
+  t.match(
+    privilegeError(t, () => {
+      checkCanDrop(testConfig(), proc)
+    }),
+    /started as root but process_uid\/process_gid are not set/,
+  )
+  t.match(
+    privilegeError(t, () => dropPrivileges(testConfig(), proc)),
+    /process_uid\/process_gid are not set/,
+  )
+  t.same(proc.calls, [])
+})
+
+t.test(
+  'root: setgroups([]), then setgid, then setuid; numeric strings become numbers',
+  async (t) => {
+    const cases: [uid: string | number, gid: string | number, calls: Call[], ids: object][] = [
+      [
+        65534,
+        65534,
+        [
+          ['setgroups', []],
+          ['setgid', 65534],
+          ['setuid', 65534],
+        ],
+        { uid: 65534, gid: 65534 },
+      ],
+      [
+        '1001',
+        '1002',
+        [
+          ['setgroups', []],
+          ['setgid', 1002],
+          ['setuid', 1001],
+        ],
+        { uid: 1001, gid: 1002 },
+      ],
+      [
+        'tuleaprt',
+        'tuleaprt-group',
+        [
+          ['setgroups', []],
+          ['setgid', 'tuleaprt-group'],
+          ['setuid', 'tuleaprt'],
+        ],
+        { uid: 1001, gid: 1002 },
+      ],
+    ]
+    for (const [uid, gid, calls, ids] of cases) {
+      const proc = new FakeProcess(0, 0, [0])
+      t.same(dropPrivileges(rootConfig(uid, gid), proc), ids, `ids for ${uid}/${gid}`)
+      t.same(proc.calls, calls, `calls for ${uid}/${gid}`)
+      t.same(proc.getgroups(), [], 'no supplementary group left')
+    }
+  },
+)
+
+t.test('a setter that throws: PrivilegeError naming the ids, nothing after it', async (t) => {
+  for (const throwOn of ['setgroups', 'setgid', 'setuid'] as const) {
+    const proc = new FakeProcess(0, 0, [0], { throwOn })
+    const message = privilegeError(t, () =>
+      dropPrivileges(rootConfig('tuleaprt', 'tuleaprt'), proc),
+    )
+    t.match(message, /cannot switch to process_uid "tuleaprt" \/ process_gid "tuleaprt": EPERM/)
+    const names = proc.calls.map(([name]) => name)
+    t.equal(names.at(-1), throwOn, `stops at ${throwOn}`)
+  }
+})
+
+t.test('still root after the switch: PrivilegeError', async (t) => {
+  const stuck = new FakeProcess(0, 0, [0], { stuck: true })
+  t.match(
+    privilegeError(t, () => dropPrivileges(rootConfig(), stuck)),
+    /still privileged after the switch \(uid 0, gid 0\)/,
+  )
+  t.test('process_uid 0 is not a switch', async (t) => {
+    const proc = new FakeProcess(0, 0, [0])
+    t.match(
+      privilegeError(t, () => dropPrivileges(rootConfig(0, 65534), proc)),
+      /still privileged after the switch \(uid 0, gid 65534\)/,
+    )
+  })
+  t.test('process_gid 0 is not a switch', async (t) => {
+    const proc = new FakeProcess(0, 0, [0])
+    t.match(
+      privilegeError(t, () => dropPrivileges(rootConfig(65534, 0), proc)),
+      /still privileged after the switch \(uid 65534, gid 0\)/,
+    )
+  })
+  t.test('supplementary group 0 kept is not a switch', async (t) => {
+    const proc = new FakeProcess(0, 0, [0])
+    proc.setgroups = (groups) => {
+      proc.calls.push(['setgroups', [...groups]])
+    }
+    t.match(
+      privilegeError(t, () => dropPrivileges(rootConfig(), proc)),
+      /still privileged after the switch/,
+    )
+  })
+})
+
+t.test('posixProcess is the running process and its methods work unbound', async (t) => {
+  const proc = posixProcess()
+  t.equal(proc.getuid(), process.getuid?.())
+  t.equal(proc.getgid(), process.getgid?.())
+  t.same(proc.getgroups(), process.getgroups?.())
+})

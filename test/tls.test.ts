@@ -1,0 +1,117 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { ConfigError } from '../src/config.js'
+import { readTlsFiles } from '../src/tls.js'
+import { testConfig } from './helpers/config.js'
+
+const script = fileURLToPath(new URL('../ssl/make-self-signed.sh', import.meta.url))
+
+/** Skip (fail on CI) when openssl, which make-self-signed.sh needs, is missing. */
+function hasOpenssl(t: Test): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    if (process.env.CI === 'true') t.fail('openssl is required on CI')
+    else t.plan(0, 'openssl is not installed: cannot make test certificates')
+    return false
+  }
+}
+
+/** The ConfigError `fn` throws; fails the test if it throws nothing or something else. */
+function configError(t: Test, fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    t.type(err, ConfigError)
+    return (err as Error).message
+  }
+  t.fail('expected a ConfigError')
+  return ''
+}
+
+t.test('tls: false reads nothing and returns null', async (t) => {
+  const config = testConfig({
+    tls: false,
+    full_path_ssl_cert: '/nonexistent/cert.pem',
+    full_path_ssl_key: '/nonexistent/key.pem',
+  })
+  t.equal(readTlsFiles(config), null)
+})
+
+t.test('certificate files', async (t) => {
+  if (!hasOpenssl(t)) return
+  const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-tls-'))
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const pair = (name: string) => {
+    const cert = join(dir, `${name}-cert.pem`)
+    const key = join(dir, `${name}-key.pem`)
+    execFileSync('bash', [script, cert, key], { stdio: 'ignore' })
+    return { cert, key }
+  }
+  const a = pair('a')
+  const b = pair('b')
+  const missing = join(dir, 'missing.pem')
+  const garbage = join(dir, 'garbage.pem')
+  writeFileSync(garbage, 'not a PEM file\n')
+  const config = (cert: string, key: string) =>
+    testConfig({ full_path_ssl_cert: cert, full_path_ssl_key: key })
+
+  t.test('a matching pair loads', async (t) => {
+    const files = readTlsFiles(config(a.cert, a.key))
+    t.ok(files)
+    t.same(files?.cert, readFileSync(a.cert))
+    t.same(files?.key, readFileSync(a.key))
+  })
+
+  t.test('an unreadable certificate names full_path_ssl_cert and the path', async (t) => {
+    const message = configError(t, () => readTlsFiles(config(missing, a.key)))
+    t.ok(message.startsWith(`full_path_ssl_cert: cannot read ${missing}: `), message)
+    t.match(message, /ENOENT/)
+    t.match(
+      configError(t, () => readTlsFiles(config(dir, a.key))),
+      /^full_path_ssl_cert: cannot read .*EISDIR/,
+    )
+  })
+
+  t.test('an unreadable key names full_path_ssl_key and the path', async (t) => {
+    const message = configError(t, () => readTlsFiles(config(a.cert, missing)))
+    t.ok(message.startsWith(`full_path_ssl_key: cannot read ${missing}: `), message)
+    t.match(message, /ENOENT/)
+  })
+
+  t.test('a certificate and a key that do not match are refused as a pair', async (t) => {
+    const message = configError(t, () => readTlsFiles(config(a.cert, b.key)))
+    t.ok(
+      message.startsWith(
+        `full_path_ssl_cert/full_path_ssl_key: ${a.cert} and ${b.key} do not load as a TLS pair: `,
+      ),
+      message,
+    )
+    t.match(message, /mismatch/i)
+  })
+
+  t.test('files that are not PEM are refused as a pair', async (t) => {
+    t.match(
+      configError(t, () => readTlsFiles(config(garbage, a.key))),
+      /^full_path_ssl_cert\/full_path_ssl_key: .* do not load as a TLS pair/,
+    )
+    t.match(
+      configError(t, () => readTlsFiles(config(a.cert, garbage))),
+      /^full_path_ssl_cert\/full_path_ssl_key: .* do not load as a TLS pair/,
+    )
+  })
+
+  t.test('the key file swapped with the certificate is refused', async (t) => {
+    t.match(
+      configError(t, () => readTlsFiles(config(a.key, a.cert))),
+      /do not load as a TLS pair/,
+    )
+  })
+})
