@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { pino, type LoggerOptions } from 'pino'
 import { buildApp } from './app.js'
-import { checkConfig } from './cli/check-config.js'
-import { USAGE } from './cli/usage.js'
+import { UsageError, type Command, type Io } from './cli/command.js'
+import { COMMANDS, usage } from './cli/commands.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { ensureDevSetup, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
@@ -44,7 +44,8 @@ function devBanner(config: Config, dev: DevSetup): string {
     `  Publish:     POST ${base}/message`,
     `  Key:         ${dev.configFile} (nodejs_server_jwt_private_key; generated, mode 0600)`,
     `  Certificate: ${dev.certFile} (self-signed)`,
-    '  Publish a test message (sign a token with the key, see README "Protocol"):',
+    '  Watch room 42, then publish to it from another terminal (both sign with the key):',
+    `    node dist/src/main.js listen --config=${dev.configFile} --room=42`,
     `    node dist/src/main.js publish --config=${dev.configFile} --url=${base} --room=42 --cmd=demo:hello --data='{"hello":"world"}'`,
     '',
   ].join('\n')
@@ -158,7 +159,35 @@ async function run(configFile: string | undefined): Promise<void> {
   if (dev) process.stderr.write(devBanner(config, dev))
 }
 
+async function runCommand(command: Command, args: string[]): Promise<number> {
+  const io: Io = {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    env: process.env,
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(command.usage)
+    return EXIT_OK
+  }
+  try {
+    return await command.run(args, io)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`tuleap-realtime: ${command.name}: ${err.message}\n\n${command.usage}`)
+      return EXIT_USAGE
+    }
+    if (err instanceof ConfigError) {
+      io.err(`tuleap-realtime: ${command.name}: configuration error: ${err.message}`)
+      return EXIT_FAILURE
+    }
+    io.err(`tuleap-realtime: ${command.name}: ${(err as Error).message}`)
+    return EXIT_FAILURE
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
+  const command = COMMANDS.find((c) => c.name === argv[0])
+  if (command) process.exit(await runCommand(command, argv.slice(1)))
   let parsed
   try {
     parsed = parseArgs({
@@ -168,26 +197,22 @@ async function main(argv: string[]): Promise<void> {
       strict: true,
     })
   } catch (err) {
-    process.stderr.write(`tuleap-realtime: ${(err as Error).message}\n\n${USAGE}`)
+    process.stderr.write(`tuleap-realtime: ${(err as Error).message}\n\n${usage()}`)
     process.exit(EXIT_USAGE)
   }
-  const [command, ...rest] = parsed.positionals
-  const io = {
-    out: (line: string) => process.stdout.write(`${line}\n`),
-    err: (line: string) => process.stderr.write(`${line}\n`),
-    env: process.env,
-  }
-  if (parsed.values.help === true || command === 'help') {
-    process.stdout.write(USAGE)
+  if (
+    parsed.values.help === true ||
+    (parsed.positionals.length === 1 && parsed.positionals[0] === 'help')
+  ) {
+    process.stdout.write(usage())
     return
   }
-  if (rest.length > 0 || (command !== undefined && command !== 'check-config')) {
+  if (parsed.positionals.length > 0) {
     process.stderr.write(
-      `tuleap-realtime: unknown command or argument: ${parsed.positionals.join(' ')}\n\n${USAGE}`,
+      `tuleap-realtime: unknown command or argument: ${parsed.positionals.join(' ')}\n\n${usage()}`,
     )
     process.exit(EXIT_USAGE)
   }
-  if (command === 'check-config') process.exit(checkConfig(parsed.values.config, io))
   await run(parsed.values.config)
 }
 

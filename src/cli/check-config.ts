@@ -1,12 +1,9 @@
+import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config.js'
 import { readTlsFiles } from '../tls.js'
+import { parseOptions, type Command, type Io } from './command.js'
 
-/** Output streams of a command, for tests. */
-export interface Io {
-  readonly out: (line: string) => void
-  readonly err: (line: string) => void
-  readonly env: NodeJS.ProcessEnv
-}
+export type { Io } from './command.js'
 
 /**
  * `tuleap-realtime check-config --config=PATH`: the startup validation, including that
@@ -30,4 +27,20 @@ export function checkConfig(file: string | undefined, io: Io): number {
     io.err(`check-config: ${file}: ${err.message}`)
     return 1
   }
+}
+
+/** `check-config` as an operator command. */
+export const checkConfigCommand: Command = {
+  name: 'check-config',
+  summary: 'validate the configuration and TLS files, like nginx -t',
+  usage: `Usage: tuleap-realtime check-config --config=PATH
+
+Runs the startup validation (every key, the key length, the TLS certificate and key as
+a pair) without listening. Exit 0 and "ok", or 1 and the reason.`,
+  run(args, io) {
+    const { values } = parseOptions(() =>
+      parseArgs({ args, strict: true, options: { config: { type: 'string' } } }),
+    )
+    return Promise.resolve(checkConfig(values.config, io))
+  },
 }

@@ -1,4 +1,5 @@
 import type { Broker, RoomPosition, StoredMessage } from '../broker/broker.js'
+import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 import { resyncFrame, subscribedFrame } from './frames.js'
 import { Room, type Member, type Subscription } from './room.js'
 
@@ -7,6 +8,8 @@ export interface HubOptions {
   readonly presenceMaxMembers: number
   /** Live messages a member may have waiting behind a replay before it is dropped. */
   readonly maxPending: number
+  /** Deliveries, latency and history hits are counted here; default: not counted. */
+  readonly metrics?: RelayMetrics
 }
 
 /** What a subscribe asks for. */
@@ -53,8 +56,10 @@ export class Hub {
           this.catchUp(sub)
         },
         this.onError,
+        this.options.metrics ?? NO_METRICS,
       )
-      room.ready = this.broker.subscribe(roomId, room.listener)
+      room.ready
+ = this.broker.subscribe(roomId, room.listener)
       this.rooms.set(roomId, room)
     }
     return room
@@ -88,7 +93,9 @@ export class Hub {
       await room.ready
       const history = await this.broker.history(roomId, request.since)
       if (sub.removed) return
+      if (request.since) this.options.metrics?.history(history.messages !== null)
       const detail = request.presence && room.presenceDetail
+
       member.send(
         subscribedFrame({
           room_id: roomId,

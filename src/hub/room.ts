@@ -1,5 +1,7 @@
 import { canReceive } from '../auth/rights.js'
 import type { StoredMessage } from '../broker/broker.js'
+import { NO_METRICS, type RelayMetrics } from '../metrics.js'
+
 import { messageFrame, presenceFrame, type PresenceEntry } from './frames.js'
 
 /**
@@ -63,6 +65,7 @@ export class Room {
     private readonly catchUp: CatchUp,
     /** A member threw while being handed a frame; the fan-out goes on without it. */
     private readonly onMemberError: (err: unknown, member: Member) => void,
+    private readonly metrics: RelayMetrics = NO_METRICS,
   ) {
     this.listener = (m) => {
       this.dispatch(m)
@@ -76,33 +79,39 @@ export class Room {
    */
   dispatch(m: StoredMessage): void {
     const frame = messageFrame(m)
+    let sent = 0
     for (const sub of this.subs) {
       try {
-        this.offer(sub, m, frame)
+        sent += this.offer(sub, m, frame)
       } catch (err) {
         this.onMemberError(err, sub.member)
       }
     }
+    this.metrics.delivered(sent)
+    this.metrics.latency(Date.now() - m.published_at)
   }
 
-  /** One member's share of `dispatch`; may throw only if the member does. */
-  private offer(sub: Subscription, m: StoredMessage, frame: Buffer): void {
+  /** One member's share of `dispatch`: 1 when the frame was sent. Throws only if the member does. */
+  private offer(sub: Subscription, m: StoredMessage, frame: Buffer): number {
     if (sub.pending) {
       if (sub.pending.length >= this.maxPending) sub.member.overflow()
       else sub.pending.push(m)
-      return
+      return 0
     }
     const member = sub.member
-    if (member.expired) return
-    if (m.epoch === sub.epoch && m.offset <= sub.offset) return
+    if (member.expired) return 0
+    if (m.epoch === sub.epoch && m.offset <= sub.offset) return 0
     if (m.epoch !== sub.epoch || m.offset !== sub.offset + 1) {
       sub.pending = [m]
       this.catchUp(sub)
-      return
+      return 0
     }
     sub.offset = m.offset
-    if (isVisible(m, member)) member.send(frame)
+    if (!isVisible(m, member)) return 0
+    member.send(frame)
+    return 1
   }
+
 
   /** Deliver `m` to one subscription if it is next in order and visible (replay path). */
   deliverTo(sub: Subscription, m: StoredMessage): void {

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
 import { errorFrame } from '../hub/frames.js'
+import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 import type { Member } from '../hub/room.js'
 
 /** What a connection needs of its socket: a `ws` WebSocket in production. */
@@ -61,6 +62,7 @@ export class Connection implements Member {
     readonly ws: Socket,
     readonly log: FastifyBaseLogger,
     private readonly limits: ConnectionLimits,
+    private readonly metrics: RelayMetrics = NO_METRICS,
   ) {}
 
   send(frame: Buffer): void {
@@ -74,6 +76,7 @@ export class Connection implements Member {
 
   /** Send an `error` frame; the connection stays open. */
   sendError(code: WsErrorCode, message: string, roomId?: string): void {
+    this.metrics.refused(code)
     this.send(errorFrame(code, message, roomId))
   }
 
@@ -98,7 +101,10 @@ export class Connection implements Member {
     if (this.closed) return
     this.closed = true
     this.clearTimers()
+    if (close === CLOSE.SLOW_CONSUMER) this.metrics.slowConsumer()
+    else if (close.code >= 4000) this.metrics.refused(`close_${close.code}`)
     if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
+
       this.log.info(
         { close_code: close.code, reason: detail ?? close.reason },
         'closing connection',

@@ -1,0 +1,26 @@
+import { checkConfigCommand } from './check-config.js'
+import type { Command } from './command.js'
+import { genkey } from './genkey.js'
+import { listen } from './listen.js'
+import { publish } from './publish.js'
+import { token } from './token.js'
+
+/** Every operator command, in the order `help` lists them. */
+export const COMMANDS: readonly Command[] = [checkConfigCommand, genkey, token, publish, listen]
+
+/** Top-level help text. */
+export function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length))
+  return `Usage: tuleap-realtime [--config=PATH]
+       tuleap-realtime <command> [options]     (tuleap-realtime <command> --help)
+
+Without a command, runs the relay. Without --config, runs in development mode:
+127.0.0.1:4443 with a generated self-signed certificate and key under ssl/.
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+  ${'help'.padEnd(width)}  this text
+
+Exit codes: 0 success, 1 configuration or runtime error, 2 usage error.
+`
+}

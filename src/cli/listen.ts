@@ -1,0 +1,105 @@
+import { parseArgs } from 'node:util'
+import { WebSocket } from 'ws'
+import { signSubscriberToken } from '../auth/sign.js'
+import { RealtimeClient } from '../client/index.js'
+import type { WebSocketConstructor } from '../client/index.js'
+import {
+  commandConfig,
+  defaultUrl,
+  EXIT,
+  parseDuration,
+  parseOptions,
+  UsageError,
+  type Command,
+} from './command.js'
+import { trustFor } from './tls-trust.js'
+
+/**
+ * `listen`: subscribe to a room and print each frame as a JSON line, through the same
+ * client library browsers use, so it reconnects and resumes with `since` by itself.
+ */
+export const listen: Command = {
+  name: 'listen',
+  summary: 'subscribe to a room and print each message as a JSON line',
+  usage: `Usage: tuleap-realtime listen --room=ID [--token=JWT | --user=ID --rights=@a,@b]
+         [--presence] [--count=N] [--url=wss://host:port] [--config=PATH] [--ca=FILE] [--insecure]
+
+Subscribes to room ID and prints every message (and presence/resync event) as one JSON
+line on stdout, until interrupted or --count messages have arrived. Reconnects and
+resumes from the last message seen. Without --token, signs a subscriber token for
+--user (default 0) with --rights (default @site_active) using the config's key.`,
+  async run(args, io) {
+    const { values } = parseOptions(() =>
+      parseArgs({
+        args,
+        strict: true,
+        options: {
+          room: { type: 'string' },
+          token: { type: 'string' },
+          user: { type: 'string' },
+          rights: { type: 'string' },
+          ttl: { type: 'string' },
+          presence: { type: 'boolean' },
+          count: { type: 'string' },
+          url: { type: 'string' },
+          config: { type: 'string' },
+          ca: { type: 'string' },
+          insecure: { type: 'boolean' },
+        },
+      }),
+    )
+    if (values.room === undefined) throw new UsageError('--room is required')
+    const count = values.count === undefined ? Infinity : Number(values.count)
+    if (!(count > 0)) throw new UsageError('--count must be a positive integer')
+    const { config } = commandConfig(values.config, io)
+    const given = values.token
+    const user = Number(values.user ?? '0')
+    const rights = (values.rights ?? '@site_active').split(',').filter((r) => r !== '')
+    const ttl = parseDuration(values.ttl ?? '30m')
+    const getToken = (): string =>
+      given ?? signSubscriberToken(user, rights, ttl, config.nodejs_server_jwt_private_key)
+    const trust = trustFor(config, values.ca, values.insecure === true)
+    // ws, with this command's TLS trust, behind the browser constructor's signature.
+    const NodeWebSocket = class extends WebSocket {
+      constructor(url: string) {
+        super(url, trust)
+      }
+    } as unknown as WebSocketConstructor
+    const base = values.url ?? defaultUrl(config).replace(/^http/, 'ws')
+    const client = new RealtimeClient({
+      url: new URL('/ws', base).href,
+      getToken,
+      WebSocket: NodeWebSocket,
+    })
+    let received = 0
+    return new Promise<number>((resolve) => {
+      const finish = (code: number): void => {
+        client.close()
+        resolve(code)
+      }
+      client.on('error', (e) => {
+        io.err(
+          `listen: ${e.code}${e.room_id === undefined ? '' : ` (room ${e.room_id})`}: ${e.message}`,
+        )
+        if (e.code === 'Closed') finish(EXIT.FAILURE)
+      })
+      client.subscribe(values.room ?? '', {
+        presence: values.presence === true,
+        onMessage(m) {
+          io.out(JSON.stringify(m))
+          received += 1
+          if (received >= count) finish(EXIT.OK)
+        },
+        onPresence(p) {
+          io.out(JSON.stringify(p))
+        },
+        onResync(r) {
+          io.out(JSON.stringify({ type: 'resync', ...r }))
+        },
+      })
+      process.once('SIGINT', () => {
+        finish(EXIT.OK)
+      })
+    })
+  },
+}

@@ -1,0 +1,243 @@
+/**
+ * The operator commands, run as the built binary against a real relay: exit codes,
+ * messages, and a publish → listen round trip.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { createTokenVerifier } from '../../src/auth/token.js'
+import { testCert } from '../helpers/certs.js'
+import { TEST_KEY } from '../helpers/config.js'
+import { startRelay } from '../helpers/relay.js'
+import { subscriberToken } from '../helpers/tokens.js'
+
+const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url))
+
+/**
+ * Run the binary. Asynchronous on purpose: the relay under test runs in this process,
+ * and a synchronous spawn would block it while the command talks to it.
+ */
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      env: { PATH: process.env.PATH, ...env },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    const timer = setTimeout(() => child.kill(), 20_000)
+    child.on('close', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
+  })
+}
+
+/** A config file for the commands: the test key, the test certificate, `port`. */
+function configFile(t: { teardown(fn: () => void): void }, port: number): string {
+  const cert = testCert()
+  const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-cli-'))
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const file = join(dir, 'config.json')
+  writeFileSync(
+    file,
+    JSON.stringify({
+      nodejs_server_jwt_private_key: TEST_KEY,
+      full_path_ssl_cert: cert.certFile,
+      full_path_ssl_key: cert.keyFile,
+      address: '127.0.0.1',
+      port,
+    }),
+  )
+  return file
+}
+
+const verifier = createTokenVerifier(TEST_KEY, {
+  publishMaxLifetimeS: 300,
+  publishMaxBytes: 262144,
+})
+
+t.test('help lists every command; each command has --help', async (t) => {
+  const help = await run(['help'])
+  t.equal(help.status, 0)
+  for (const name of ['check-config', 'genkey', 'token', 'publish', 'listen']) {
+    t.match(help.stdout, new RegExp(`^  ${name} `, 'm'), `help lists ${name}`)
+    const own = await run([name, '--help'])
+    t.equal(own.status, 0, `${name} --help exits 0`)
+    t.match(own.stdout, `Usage: tuleap-realtime ${name}`)
+  }
+})
+
+t.test('genkey: 64 random bytes in base64, a usable key', async (t) => {
+  const a = await run(['genkey'])
+  const b = await run(['genkey'])
+  t.equal(a.status, 0)
+  const key = a.stdout.trim()
+  t.match(key, /^[A-Za-z0-9+/]{86}==$/, 'one line of base64')
+  t.equal(Buffer.from(key, 'base64').length, 64)
+  t.not(key, b.stdout.trim(), 'a new key each time')
+  t.equal((await run(['genkey', '--extra'])).status, 2, 'unknown option: usage error')
+})
+
+t.test('token: a subscriber token the relay accepts', async (t) => {
+  const file = configFile(t, 4443)
+  const res = await run([
+    'token',
+    `--config=${file}`,
+    '--user=101',
+    '--rights=@site_active,@ug_101',
+    '--ttl=90s',
+  ])
+  t.equal(res.status, 0, res.stderr)
+  const claims = verifier.verifySubscriber(res.stdout.trim())
+  t.equal(claims.userId, 101)
+  t.same([...claims.groups], ['@site_active', '@ug_101'])
+  t.ok(Math.abs(claims.exp - (Date.now() / 1000 + 90)) < 5, 'exp honours --ttl')
+  t.equal((await run(['token', `--config=${file}`])).status, 2, '--user is required')
+  t.equal(
+    (await run(['token', `--config=${file}`, '--user=1', '--ttl=soon'])).status,
+    2,
+    'bad duration',
+  )
+  const missing = await run(['token', '--config=/nonexistent/config.json', '--user=1'])
+  t.equal(missing.status, 1)
+  t.match(missing.stderr, '/nonexistent/config.json')
+})
+
+t.test('publish and listen against a running relay', async (t) => {
+  const relay = await startRelay(t)
+  const file = configFile(t, relay.port)
+  const url = `https://127.0.0.1:${relay.port}`
+  const listener = spawn(
+    process.execPath,
+    [MAIN, 'listen', `--config=${file}`, `--url=${url}`, '--room=42', '--count=2'],
+    {
+      env: { PATH: process.env.PATH },
+    },
+  )
+  t.teardown(() => listener.kill())
+  let out = ''
+  listener.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  const exited = new Promise<number | null>((resolve) => listener.on('exit', resolve))
+  // Wait until the listener is in the room.
+  const deadline = Date.now() + 10_000
+  while (relay.app.relay.hub.stats().rooms === 0) {
+    if (Date.now() > deadline) throw new Error('listen did not subscribe within 10 s')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const first = await run([
+    'publish',
+    `--config=${file}`,
+    `--url=${url}`,
+    '--room=42',
+    '--cmd=kanban_item:move',
+    '--data={"artifact_id":7}',
+  ])
+  t.equal(first.status, 0, first.stderr)
+  t.match(JSON.parse(first.stdout) as unknown, { accepted: [{ room_id: '42', offset: 1 }] })
+  const second = await run([
+    'publish',
+    `--config=${file}`,
+    `--url=${url}`,
+    '--room=42',
+    '--cmd=kanban_item:update',
+    '--rights={"submitter_id":null,"submitter_can_view":false,"submitter_only":[],"tracker":["@site_active"],"artifact":[]}',
+    '--jti=cli-1',
+  ])
+  t.equal(second.status, 0, second.stderr)
+  t.equal(await exited, 0, 'listen exits 0 after --count messages')
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+  t.match(lines, [
+    {
+      type: 'message',
+      room_id: '42',
+      offset: 1,
+      cmd: 'kanban_item:move',
+      data: { artifact_id: 7 },
+    },
+    { type: 'message', offset: 2, cmd: 'kanban_item:update' },
+  ])
+
+  const refused = await run([
+    'publish',
+    `--config=${file}`,
+    `--url=${url}`,
+    '--room=42',
+    '--cmd=bad cmd',
+  ])
+  t.equal(refused.status, 1, 'a refused publish exits 1')
+  t.match(refused.stderr, /400.*RELAY_ERR_PUBLISH_BAD_MESSAGE/)
+  t.equal((await run(['publish', `--config=${file}`, '--room=42'])).status, 2, '--cmd is required')
+  t.equal(
+    (await run(['publish', `--config=${file}`, '--room=42', '--cmd=x', '--data={'])).status,
+    2,
+    '--data must be JSON',
+  )
+  const down = await run([
+    'publish',
+    `--config=${file}`,
+    '--url=https://127.0.0.1:1',
+    '--room=42',
+    '--cmd=x',
+  ])
+  t.equal(down.status, 1, 'no relay: exit 1')
+  t.match(down.stderr, /ECONNREFUSED/)
+})
+
+t.test('listen with a given token; a refused token is reported', async (t) => {
+  const relay = await startRelay(t)
+  const file = configFile(t, relay.port)
+  const url = `https://127.0.0.1:${relay.port}`
+  const given = subscriberToken(5, ['@site_active'])
+  const listener = spawn(
+    process.execPath,
+    [
+      MAIN,
+      'listen',
+      `--config=${file}`,
+      `--url=${url}`,
+      '--room=7',
+      '--count=1',
+      `--token=${given}`,
+    ],
+    {
+      env: { PATH: process.env.PATH },
+    },
+  )
+  t.teardown(() => listener.kill())
+  let out = ''
+  listener.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  const exited = new Promise<number | null>((resolve) => listener.on('exit', resolve))
+  const deadline = Date.now() + 10_000
+  while (relay.app.relay.hub.stats().rooms === 0) {
+    if (Date.now() > deadline) throw new Error('listen did not subscribe within 10 s')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  await relay.publish({ message: { room_id: '7', cmd: 'x', data: 1 } })
+  t.equal(await exited, 0)
+  t.match(JSON.parse(out.trim()) as unknown, { type: 'message', room_id: '7', data: 1 })
+
+  const bad = spawn(
+    process.execPath,
+    [MAIN, 'listen', `--config=${file}`, `--url=${url}`, '--room=7', '--token=not-a-token'],
+    {
+      env: { PATH: process.env.PATH },
+    },
+  )
+  t.teardown(() => bad.kill())
+  let err = ''
+  bad.stderr.on('data', (c: Buffer) => (err += c.toString()))
+  const until = Date.now() + 10_000
+  while (!err.includes('Unauthorized') && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 50))
+  t.match(err, /listen: Unauthorized \(room 7\)/, 'the refusal is printed on stderr')
+})
