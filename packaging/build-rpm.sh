@@ -14,7 +14,9 @@ stage=$top/stage/tuleap-realtime-$version
 rm -rf "$top"
 mkdir -p "$stage" "$top/rpmbuild/SOURCES"
 
-npm run -s build
+# npm test has built dist/ already and other tests read it meanwhile: do not rewrite it then.
+if [ "${TULEAP_REALTIME_RPM_SKIP_BUILD:-}" != 1 ]; then npm run -s build; fi
+
 cp -a dist package.json package-lock.json config.json.example README.md LICENSE "$stage/"
 rm -rf "$stage/dist/test"
 find "$stage/dist" -name '*.map' -delete

@@ -1,0 +1,234 @@
+/**
+ * The RPM (npm run package:rpm): its contents, attributes, scripts and requirements,
+ * rpmlint without errors, and the installed launcher running a publish → listen round
+ * trip from a scratch root. Building takes about a minute.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { loadConfig } from '../../src/config.js'
+import { testCert } from '../helpers/certs.js'
+import { TEST_KEY } from '../helpers/config.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const tools = ['rpmbuild', 'rpm', 'rpmlint'].filter(
+  (tool) => spawnSync(tool, ['--version']).error !== undefined,
+)
+const skip =
+  tools.length > 0 && process.env.CI !== 'true'
+    ? `${tools.join(', ')} not installed (apt-get install rpm rpmlint)`
+    : false
+
+function sh(
+  cmd: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...options.env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    const timer = setTimeout(() => child.kill(), 300_000)
+    child.on('close', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
+  })
+}
+
+const rpmq = (rpmFile: string, ...args: string[]) =>
+  spawnSync('rpm', ['-qp', ...args, rpmFile], { encoding: 'utf8' }).stdout
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+t.test('the RPM', { skip, timeout: 600_000 }, async (t) => {
+  t.same(tools, [], 'rpmbuild, rpm and rpmlint are installed (CI installs them)')
+  const build = await sh('bash', ['packaging/build-rpm.sh'], { env: { TULEAP_REALTIME_RPM_SKIP_BUILD: '1' } })
+
+  t.equal(build.status, 0, `npm run package:rpm builds: ${build.stderr}`)
+  const rpmFile = build.stdout.trim().split('\n').pop() ?? ''
+  t.match(rpmFile, /tuleap-realtime-[\d.]+-1\.noarch\.rpm$/)
+
+  t.equal(rpmq(rpmFile, '--qf', '%{ARCH}'), 'noarch')
+  const files = rpmq(rpmFile, '-l').trim().split('\n')
+  for (const path of [
+    '/usr/lib/tuleap-realtime/dist/src/main.js',
+    '/usr/lib/tuleap-realtime/node_modules/fastify/package.json',
+    '/usr/lib/tuleap-realtime/node_modules/ws/package.json',
+    '/usr/bin/tuleap-realtime',
+    '/usr/lib/systemd/system/tuleap-realtime.service',
+    '/etc/tuleap-realtime/config.json',
+  ]) {
+    t.ok(files.includes(path), `contains ${path}`)
+  }
+  for (const dev of [
+    'tap',
+    'typescript',
+    'eslint',
+    'prettier',
+    'playwright-core',
+    'socket.io',
+    '@types',
+  ]) {
+    t.notOk(
+      files.some((f) => f.startsWith(`/usr/lib/tuleap-realtime/node_modules/${dev}/`)),
+      `no dev dependency ${dev}`,
+    )
+  }
+  t.notOk(
+    files.some((f) => f.endsWith('.node')),
+    'no native addons',
+  )
+  t.notOk(
+    files.some((f) => f.includes('/dist/test/')),
+    'no tests',
+  )
+
+  const attrs = rpmq(
+    rpmFile,
+    '--qf',
+    '[%{FILENAMES} %{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILEFLAGS:fflags}\n]',
+  )
+  t.match(
+    attrs,
+    /^\/etc\/tuleap-realtime drwxr-x--- root tuleaprt $/m,
+    'config directory 0750, group tuleaprt',
+  )
+  t.match(
+    attrs,
+    /^\/etc\/tuleap-realtime\/config\.json -rw-r----- root tuleaprt cn$/m,
+    'config 0640, group tuleaprt, %config(noreplace)',
+  )
+
+  const requires = rpmq(rpmFile, '--requires')
+  t.match(requires, /^nodejs >= 1:20$/m, 'requires Node.js 20 or later')
+  const scripts = rpmq(rpmFile, '--scripts')
+  t.match(scripts, /groupadd -r tuleaprt/, '%pre creates the group')
+  t.match(scripts, /useradd -r -g tuleaprt .*-s \/sbin\/nologin/s, '%pre creates the nologin user')
+  t.match(scripts, /private_key_to_change/, '%post replaces the placeholder key')
+  t.match(scripts, /local\.inc/, '%post says where to copy the key')
+  t.match(scripts, /try-restart tuleap-realtime\.service/, 'upgrades restart a running service')
+  t.match(scripts, /disable --now tuleap-realtime\.service/, 'removal stops and disables it')
+
+  const lint = spawnSync('rpmlint', ['-r', 'packaging/tuleap-realtime.rpmlintrc', rpmFile], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  })
+  t.match(
+    lint.stdout,
+    / 0 errors,/,
+    `rpmlint reports no errors:\n${lint.stdout
+      .split('\n')
+      .filter((l) => l.includes(': E: '))
+      .join('\n')}`,
+  )
+
+  // Install into a scratch root, without scripts, and use what was installed.
+  const root = mkdtempSync(join(tmpdir(), 'tuleap-realtime-rpmroot-'))
+  t.teardown(() => {
+    rmSync(root, { recursive: true, force: true })
+  })
+  t.equal(spawnSync('rpm', ['--root', root, '--initdb']).status, 0, 'rpm --initdb')
+  const install = spawnSync('rpm', ['-i', '--nodeps', '--noscripts', '--root', root, rpmFile], {
+    encoding: 'utf8',
+  })
+  t.equal(install.status, 0, `rpm -i: ${install.stderr}`)
+
+  const packaged = JSON.parse(
+    readFileSync(join(root, 'etc/tuleap-realtime/config.json'), 'utf8'),
+  ) as Record<string, unknown>
+  t.equal(packaged.process_uid, 'tuleaprt')
+  t.equal(packaged.process_gid, 'tuleaprt')
+
+  // %post on a copy of the installed config: a fresh key replaces the placeholder.
+  const post = rpmq(rpmFile, '--qf', '%{POSTIN}').replaceAll(
+    '/etc/tuleap-realtime',
+    join(root, 'etc/tuleap-realtime'),
+  )
+  const postRun = spawnSync('sh', ['-c', post, 'post', '1'], { encoding: 'utf8' })
+  t.equal(postRun.status, 0, `%post runs: ${postRun.stderr}`)
+  t.match(postRun.stdout, /local\.inc/)
+  const config = loadConfig({ file: join(root, 'etc/tuleap-realtime/config.json') })
+  t.ok(Buffer.byteLength(config.nodejs_server_jwt_private_key) >= 64, 'the generated key is valid')
+
+  const cert = testCert()
+  const port = await freePort()
+  const testConfig = join(root, 'test-config.json')
+  writeFileSync(
+    testConfig,
+    JSON.stringify({
+      nodejs_server_jwt_private_key: TEST_KEY,
+      full_path_ssl_cert: cert.certFile,
+      full_path_ssl_key: cert.keyFile,
+      address: '127.0.0.1',
+      port,
+      ...(process.getuid?.() === 0 ? { process_uid: 65534, process_gid: 65534 } : {}),
+    }),
+  )
+  const launcher = join(root, 'usr/bin/tuleap-realtime')
+  const relay = spawn(launcher, [`--config=${testConfig}`], { env: { PATH: process.env.PATH } })
+  t.teardown(() => relay.kill('SIGKILL'))
+  await new Promise<void>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(
+      () => reject(new Error(`the installed relay did not start: ${out}`)),
+      20_000,
+    )
+    relay.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+      if (out.includes('tuleap-realtime listening')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+  const url = `https://127.0.0.1:${port}`
+  const listener = spawn(
+    launcher,
+    ['listen', `--config=${testConfig}`, `--url=${url}`, '--room=42', '--count=1'],
+    {
+      env: { PATH: process.env.PATH },
+    },
+  )
+  t.teardown(() => listener.kill())
+  let heard = ''
+  listener.stdout.on('data', (c: Buffer) => (heard += c.toString()))
+  const listened = new Promise<number | null>((resolve) => listener.on('exit', resolve))
+  // Publish until the listener has subscribed and heard it (it may not be in the room yet).
+  let published = 0
+  const deadline = Date.now() + 20_000
+  while (heard === '' && Date.now() < deadline) {
+    const res = await sh(launcher, [
+      'publish',
+      `--config=${testConfig}`,
+      `--url=${url}`,
+      '--room=42',
+      '--cmd=rpm:check',
+      '--data={"ok":true}',
+    ])
+    if (res.status === 0) published += 1
+    await new Promise((resolve) => setTimeout(resolve, 300))
+  }
+  t.ok(published > 0, 'the installed launcher publishes')
+  t.equal(await listened, 0, 'the installed launcher listens and exits after one message')
+  t.match(JSON.parse(heard.trim().split('\n')[0] ?? '{}') as unknown, {
+    type: 'message',
+    room_id: '42',
+    cmd: 'rpm:check',
+    data: { ok: true },
+  })
+})
