@@ -31,6 +31,9 @@ export interface Config {
   readonly allowed_origins: readonly string[]
   readonly allow_unsigned_loopback_publish: boolean
   readonly shutdown_timeout_ms: number
+  readonly metrics: boolean
+  readonly metrics_bearer_token: string
+
 }
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
@@ -270,6 +273,19 @@ export const SCHEMA = {
     format: 'positive-int',
     default: 5000,
     env: 'TULEAP_REALTIME_SHUTDOWN_TIMEOUT_MS',
+  },
+  metrics: {
+    doc: 'Serve Prometheus metrics on GET /metrics (to loopback peers, or with metrics_bearer_token)',
+    format: 'strict-boolean',
+    default: false,
+    env: 'TULEAP_REALTIME_METRICS',
+  },
+  metrics_bearer_token: {
+    doc: 'When set, GET /metrics also answers requests with "Authorization: Bearer <this token>"',
+    format: String,
+    default: '',
+    env: 'TULEAP_REALTIME_METRICS_BEARER_TOKEN',
+    sensitive: true,
   },
 }
 

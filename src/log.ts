@@ -10,6 +10,8 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
   'headers.authorization',
   'config.nodejs_server_jwt_private_key',
+  'metrics_bearer_token',
+  '*.metrics_bearer_token',
 ]
 
 /** pino options shared by the process logger and fastify's. */

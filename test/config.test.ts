@@ -81,6 +81,9 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
     allowed_origins: [],
     allow_unsigned_loopback_publish: false,
     shutdown_timeout_ms: 5000,
+    metrics: false,
+    metrics_bearer_token: '',
+
   })
 })
 
