@@ -36,6 +36,31 @@ export interface BuildOptions {
   readonly broker?: Broker
 }
 
+/**
+ * What a slow or silent HTTP(S) client may hold, and for how long. No HTTP route streams
+ * or long-polls (WebSockets leave these timeouts when they upgrade), so every request is
+ * short and every bound can be tight.
+ */
+export const HTTP_LIMITS = {
+  /** Largest request head (request line and headers); beyond it, 431. */
+  maxHeaderSize: 16_384,
+  /** The TLS handshake must complete within this; Node's default is 120 s. */
+  handshakeTimeoutMs: 10_000,
+  /** A socket idle (no byte either way) for this long is closed; fastify's default is 0. */
+  idleTimeoutMs: 10_000,
+  /** The request head must be complete this long after its first byte (slow headers). */
+  headersTimeoutMs: 10_000,
+  /** The whole request, body included, must arrive within this (slow bodies). */
+  requestTimeoutMs: 30_000,
+  /** An idle keep-alive socket is closed after this. */
+  keepAliveTimeoutMs: 10_000,
+  /**
+   * How often Node enforces the headers and request timeouts. Its default, 30 s, lets a
+   * slow client overstay either timeout by up to that much.
+   */
+  timeoutCheckIntervalMs: 1_000,
+} as const
+
 /** Live messages a member may have waiting behind its replay, as a multiple of history_size. */
 const PENDING_PER_HISTORY = 10
 
@@ -58,20 +83,33 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.max_publish_bytes,
-    // A slow-header or slow-body client cannot hold a socket for long.
-    connectionTimeout: 60_000,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 10_000,
+    // A slow-header, slow-body or silent client cannot hold a socket for long.
+    connectionTimeout: HTTP_LIMITS.idleTimeoutMs,
+    requestTimeout: HTTP_LIMITS.requestTimeoutMs,
+    keepAliveTimeout: HTTP_LIMITS.keepAliveTimeoutMs,
     http2: false as const,
+  }
+  // Node's server options. requestTimeout must be given here as well: Node 20 enforces
+  // the value the server was created with, and fastify only assigns its own afterwards
+  // (alone, it left Node's default of 300 s in force).
+  const server = {
+    maxHeaderSize: HTTP_LIMITS.maxHeaderSize,
+    headersTimeout: HTTP_LIMITS.headersTimeoutMs,
+    requestTimeout: HTTP_LIMITS.requestTimeoutMs,
+    connectionsCheckingInterval: HTTP_LIMITS.timeoutCheckIntervalMs,
   }
   // One instance type for both transports: nothing below depends on which one it is.
   const app = (options.tls
     ? Fastify({
         ...common,
-        https: { cert: options.tls.cert, key: options.tls.key, maxHeaderSize: 16384 },
+        https: {
+          ...server,
+          cert: options.tls.cert,
+          key: options.tls.key,
+          handshakeTimeout: HTTP_LIMITS.handshakeTimeoutMs,
+        },
       })
-    : Fastify({ ...common, http: { maxHeaderSize: 16384 } })) as unknown as FastifyInstance
-  app.server.headersTimeout = 10_000
+    : Fastify({ ...common, http: server })) as unknown as FastifyInstance
 
   const verifier = createTokenVerifier(config.nodejs_server_jwt_private_key, {
     publishMaxLifetimeS: config.publish_token_max_lifetime_s,

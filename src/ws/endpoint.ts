@@ -1,4 +1,4 @@
-import websocket from '@fastify/websocket'
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
 import type { TokenVerifier } from '../auth/token.js'
 import type { Config } from '../config.js'
@@ -17,6 +17,14 @@ export interface WsEndpointOptions {
   /** Open connections; shared with health, metrics and shutdown. */
   readonly connections: Set<Connection>
 }
+
+/**
+ * How long a closing socket may take to answer our close frame before it is destroyed
+ * (ws's default is 30 s). A slow consumer closed with 4009 does not read, so its close
+ * frame waits behind everything queued for it: without this bound the relay would hold
+ * up to `slow_consumer_bytes` for it for 30 s more. A peer that reads answers in one RTT.
+ */
+export const CLOSE_HANDSHAKE_TIMEOUT_MS = 5000
 
 /** Whether a browser upgrade from `origin` may proceed (cross-site WebSocket hijacking). */
 export function originAllowed(allowed: readonly string[], origin: string | undefined): boolean {
@@ -47,11 +55,30 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     },
   }
 
+  // closeTimeout is a ws 8.23 server option that @types/ws does not declare yet.
+  const serverOptions: WebsocketPluginOptions['options'] & { closeTimeout: number } = {
+    maxPayload: config.max_client_frame_bytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    closeTimeout: CLOSE_HANDSHAKE_TIMEOUT_MS,
+  }
   await app.register(websocket, {
-    options: {
-      maxPayload: config.max_client_frame_bytes,
-      perMessageDeflate: false,
-      clientTracking: false,
+    options: serverOptions,
+    // ws emits 'error' for a peer's protocol violation (invalid UTF-8, a frame over
+    // maxPayload, a bad opcode) after it has itself started the close with the right code
+    // (1007, 1009, 1002). The plugin's default handler terminates the socket at once, which
+    // drops that close frame whenever a reply is still queued ahead of it: the client then
+    // sees 1006 instead of the code PROTOCOL §5.4 promises. Let ws finish the close (its
+    // closeTimeout bounds it); the endpoint's own listener logs it. Anything else reaching
+    // here (the handler threw) closes this connection alone with 1011.
+    errorHandler(error, socket, request) {
+      if (socket.readyState === socket.CLOSING || socket.readyState === socket.CLOSED) return
+      request.log.error({ err: error }, 'WebSocket handler failed')
+      try {
+        socket.close(CLOSE.INTERNAL.code, CLOSE.INTERNAL.reason)
+      } catch {
+        socket.terminate()
+      }
     },
     preClose(done) {
       for (const conn of connections) conn.close(CLOSE.GOING_AWAY)
