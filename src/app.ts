@@ -4,8 +4,15 @@ import { createTokenVerifier } from './auth/token.js'
 import type { Broker } from './broker/broker.js'
 import { MemoryBroker } from './broker/memory-broker.js'
 import type { Config } from './config.js'
-import { installErrorHandlers } from './http/error-handler.js'
+import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { healthRoute } from './http/health-route.js'
+import {
+  createPrometheusMetrics,
+  metricsRoute,
+  type PrometheusMetrics,
+} from './http/metrics-route.js'
+import { NO_METRICS, type RelayMetrics } from './metrics.js'
+
 import { publishRoute } from './http/publish-route.js'
 import { Hub } from './hub/hub.js'
 import { createLogger } from './log.js'
@@ -83,6 +90,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.max_publish_bytes,
+    clientErrorHandler,
     // A slow-header, slow-body or silent client cannot hold a socket for long.
     connectionTimeout: HTTP_LIMITS.idleTimeoutMs,
     requestTimeout: HTTP_LIMITS.requestTimeoutMs,
@@ -116,22 +124,37 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     publishMaxBytes: config.max_publish_bytes,
   })
   const connections = new Set<Connection>()
+  const prometheus: PrometheusMetrics | null = config.metrics
+    ? createPrometheusMetrics({
+        connections: () => connections.size,
+        rooms: (): number => hub.stats().rooms,
+      })
+    : null
+  const metrics: RelayMetrics = prometheus ?? NO_METRICS
   const hub = new Hub(
     broker,
     {
       presenceMaxMembers: config.presence_max_members,
       maxPending: config.history_size * PENDING_PER_HISTORY,
+      metrics,
     },
     (err, member) => {
-      logger.error({ err }, 'catching a subscriber up failed')
-      member.overflow()
+      logger.error({ err }, 'serving a subscriber failed')
+      member.fail()
     },
   )
   app.decorate('relay', { config, broker, hub, connections })
-  installErrorHandlers(app)
-  await app.register(wsEndpoint, { config, hub, verifier, connections })
-  await app.register(publishRoute, { config, verifier, broker })
+  installErrorHandlers(app, metrics)
+  await app.register(wsEndpoint, { config, hub, verifier, connections, metrics })
+  await app.register(publishRoute, { config, verifier, broker, metrics })
   await app.register(healthRoute, { broker, connectionCount: () => connections.size })
+  if (prometheus) {
+    await app.register(metricsRoute, {
+      metrics: prometheus,
+      bearerToken: config.metrics_bearer_token,
+    })
+  }
+
   app.addHook('onClose', async () => {
     await broker.close()
   })

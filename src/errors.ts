@@ -38,7 +38,12 @@ export const ERRORS = {
     status: 503,
     message: 'the broker is not available; nothing was published, retry later',
   },
-  RELAY_ERR_WS_ORIGIN: { status: 403, message: 'this Origin may not open a WebSocket' },
+  RELAY_ERR_HTTP_UPGRADE_REQUIRED: {
+    status: 426,
+    message: 'GET /ws is a WebSocket endpoint: send an Upgrade: websocket request',
+  },
+  RELAY_ERR_HTTP_TIMEOUT: { status: 408, message: 'the request did not arrive in time' },
+  RELAY_ERR_HTTP_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are too large' },
   RELAY_ERR_HTTP_NOT_FOUND: { status: 404, message: 'no such route' },
   RELAY_ERR_HTTP_METHOD: { status: 405, message: 'method not allowed' },
   RELAY_ERR_HTTP_BAD_REQUEST: { status: 400, message: 'malformed HTTP request' },

@@ -6,11 +6,19 @@ import jwt from 'jsonwebtoken'
  * backend does. Used by the operator CLI and the development demo backend.
  */
 export function signToken(claims: Record<string, unknown>, key: string): string {
-  return jwt.sign(claims, createSecretKey(Buffer.from(key, 'utf8')), { algorithm: 'HS512', noTimestamp: true })
+  return jwt.sign(claims, createSecretKey(Buffer.from(key, 'utf8')), {
+    algorithm: 'HS512',
+    noTimestamp: true,
+  })
 }
 
 /** A subscriber token (PROTOCOL §1.1) for `userId` with `rights`, valid `ttlS` seconds. */
-export function signSubscriberToken(userId: number, rights: readonly string[], ttlS: number, key: string): string {
+export function signSubscriberToken(
+  userId: number,
+  rights: readonly string[],
+  ttlS: number,
+  key: string,
+): string {
   return signToken(
     { exp: Math.floor(Date.now() / 1000) + ttlS, data: { user_id: userId, user_rights: rights } },
     key,

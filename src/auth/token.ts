@@ -134,7 +134,8 @@ export function createTokenVerifier(key: string, options: VerifierOptions): Toke
         throw new RelayError('RELAY_ERR_PUBLISH_BAD_CLAIMS', 'message or messages is required')
       }
       const exp = payload.exp as number
-      if (exp > nowMs / 1000 + options.publishMaxLifetimeS + CLOCK_TOLERANCE_S) {
+      // PROTOCOL §1.2: at most the lifetime after now, to the letter (no clock tolerance).
+      if (exp > nowMs / 1000 + options.publishMaxLifetimeS) {
         throw new TokenError(
           'RELAY_ERR_AUTH_LIFETIME',
           `exp is more than publish_token_max_lifetime_s (${options.publishMaxLifetimeS} s) away`,

@@ -1,5 +1,8 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
-import { RelayError } from '../errors.js'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { RelayError, type ErrorCode } from '../errors.js'
+import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 
 /** Fastify's own error codes mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, RelayError['code']> = {
@@ -23,10 +26,37 @@ export function toRelayError(err: FastifyError | Error): RelayError {
   return new RelayError('RELAY_ERR_SERVER_INTERNAL')
 }
 
+/**
+ * Errors Node's HTTP parser raises before fastify sees a request (malformed request,
+ * headers too large, request or headers timeout): answered in the catalogue's JSON too,
+ * then the socket is closed.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const code: ErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? 'RELAY_ERR_HTTP_HEADERS_TOO_LARGE'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'RELAY_ERR_HTTP_TIMEOUT'
+        : 'RELAY_ERR_HTTP_BAD_REQUEST'
+  const relay = new RelayError(code)
+  const body = JSON.stringify(relay.toJSON())
+  socket.end(
+    `HTTP/1.1 ${relay.status} ${STATUS_CODES[relay.status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
+}
+
 /** Every HTTP answer is JSON `{"error": code, "message": text}` with the catalogue status. */
-export function installErrorHandlers(app: FastifyInstance): void {
+export function installErrorHandlers(
+  app: FastifyInstance,
+  metrics: RelayMetrics = NO_METRICS,
+): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const relay = toRelayError(err)
+    metrics.refused(relay.code)
     if (relay.status >= 500 && relay.code !== 'RELAY_ERR_BROKER_UNAVAILABLE') {
       request.log.error({ err }, 'request failed')
     } else {

@@ -5,6 +5,7 @@ import { isLoopbackAddress, type Config } from '../config.js'
 import { RelayError } from '../errors.js'
 import { parseMessage, type Message } from '../hub/message.js'
 import { publishMessages } from '../hub/publisher.js'
+import type { RelayMetrics } from '../metrics.js'
 import { RateLimiter } from './rate-limit.js'
 
 /** What the publish route needs. */
@@ -12,6 +13,7 @@ export interface PublishRouteOptions {
   readonly config: Config
   readonly verifier: TokenVerifier
   readonly broker: Broker
+  readonly metrics: RelayMetrics
 }
 
 /** Headers a reverse proxy adds: a request carrying one did not come from loopback itself. */
@@ -22,39 +24,8 @@ function fromLoopbackDirectly(request: FastifyRequest): boolean {
   return isLoopbackAddress(request.socket.remoteAddress ?? '')
 }
 
-/**
- * Deepest nesting of objects and arrays a message's `data` may have: PHP's json_encode
- * default depth, so Tuleap never reaches it. The relay serialises `data` into every
- * subscriber's frame with JSON.stringify, which recurses and overflows the stack a few
- * thousand levels down; such a message, once in history, would fail every delivery and
- * every replay of its room. It is refused here instead, before it is stored.
- */
-export const MAX_DATA_DEPTH = 512
-
-/** Whether objects and arrays in `value` nest deeper than `max`; iterative, for any depth. */
-export function nestedDeeperThan(value: unknown, max: number): boolean {
-  const stack: { value: unknown; depth: number }[] = [{ value, depth: 1 }]
-  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
-    if (typeof top.value !== 'object' || top.value === null) continue
-    if (top.depth > max) return true
-    const children = Array.isArray(top.value) ? (top.value as unknown[]) : Object.values(top.value)
-    for (const child of children) stack.push({ value: child, depth: top.depth + 1 })
-  }
-  return false
-}
-
 function parseMessages(raw: readonly unknown[], single: boolean): Message[] {
-  return raw.map((m, i) => {
-    const where = single ? 'message' : `messages[${i}]`
-    const message = parseMessage(m, where)
-    if (nestedDeeperThan(message.data, MAX_DATA_DEPTH)) {
-      throw new RelayError(
-        'RELAY_ERR_PUBLISH_BAD_MESSAGE',
-        `${where}.data nests objects and arrays deeper than ${MAX_DATA_DEPTH} levels`,
-      )
-    }
-    return message
-  })
+  return raw.map((m, i) => parseMessage(m, single ? 'message' : `messages[${i}]`))
 }
 
 function unsignedMessages(request: FastifyRequest): Message[] {
@@ -106,7 +77,9 @@ export async function publishRoute(app: FastifyInstance, opts: PublishRouteOptio
       messages = parseMessages(claims.messages, claims.single)
       jti = claims.jti
     }
-    return publishMessages(broker, messages, jti)
+    const result = await publishMessages(broker, messages, jti)
+    if (result.duplicate !== true) opts.metrics.published(result.accepted.length)
+    return result
   })
 
   app.route({

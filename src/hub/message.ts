@@ -27,6 +27,27 @@ export function normaliseRoomId(value: unknown): string | null {
   return room
 }
 
+/**
+ * Deepest nesting of objects and arrays a message's `data` may have: PHP's json_encode
+ * default depth, so Tuleap never reaches it. The relay serialises `data` into every
+ * subscriber's frame with JSON.stringify, which recurses and overflows the stack a few
+ * thousand levels down; such a message, once in history, would fail every delivery and
+ * every replay of its room. It is refused at publish instead, before it is stored.
+ */
+export const MAX_DATA_DEPTH = 512
+
+/** Whether objects and arrays in `value` nest deeper than `max`; iterative, for any depth. */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 1 }]
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    if (typeof top.value !== 'object' || top.value === null) continue
+    if (top.depth > max) return true
+    const children = Array.isArray(top.value) ? (top.value as unknown[]) : Object.values(top.value)
+    for (const child of children) stack.push({ value: child, depth: top.depth + 1 })
+  }
+  return false
+}
+
 function bad(where: string, what: string): RelayError {
   return new RelayError('RELAY_ERR_PUBLISH_BAD_MESSAGE', `${where}.${what}`)
 }
@@ -55,12 +76,15 @@ export function parseMessage(value: unknown, where = 'message'): Message {
   if (senderUuid !== null && typeof senderUuid !== 'string') {
     throw bad(where, 'sender_uuid must be a string or null')
   }
+  if (nestedDeeperThan(m.data, MAX_DATA_DEPTH)) {
+    throw bad(where, `data nests objects and arrays deeper than ${MAX_DATA_DEPTH} levels`)
+  }
   return {
     room_id: room,
     cmd: m.cmd,
     data: m.data === undefined ? null : m.data,
-    rights:
-      m.rights === undefined || m.rights === null ? null : parseRights(m.rights, `${where}.rights`),
+    rights: m.rights === undefined ? null : parseRights(m.rights, `${where}.rights`),
+
     sender_user_id: senderUserId,
     sender_uuid: senderUuid,
   }

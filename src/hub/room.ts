@@ -18,6 +18,8 @@ export interface Member {
   send(frame: Buffer): void
   /** The member fell too far behind a replay: close it as a slow consumer. */
   overflow(): void
+  /** Serving the member failed on the relay's side (a broker error): close it as such. */
+  fail(): void
 }
 
 /** One member in one room. */

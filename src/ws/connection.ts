@@ -44,6 +44,9 @@ export class Connection implements Member {
   userId = 0
   groups: ReadonlySet<string> = NO_GROUPS
   uuid: string | null = null
+  /** Whether the first subscribe has fixed `uuid` (PROTOCOL §5.1: it must stay the same). */
+  uuidSet = false
+
   exp = 0
   expired = false
   authenticated = false
@@ -84,6 +87,10 @@ export class Connection implements Member {
     this.close(CLOSE.SLOW_CONSUMER, 'fell behind during a replay')
   }
 
+  fail(): void {
+    this.close(CLOSE.INTERNAL)
+  }
+
   /** Close with 4001 unless `subscribed()` is called within `ms` (PROTOCOL §5.1). */
   startAuthTimeout(ms: number): void {
     this.authTimer = setTimeout(() => {
@@ -104,7 +111,6 @@ export class Connection implements Member {
     if (close === CLOSE.SLOW_CONSUMER) this.metrics.slowConsumer()
     else if (close.code >= 4000) this.metrics.refused(`close_${close.code}`)
     if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
-
       this.log.info(
         { close_code: close.code, reason: detail ?? close.reason },
         'closing connection',

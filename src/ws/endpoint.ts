@@ -5,6 +5,7 @@ import type { Config } from '../config.js'
 import { CLOSE, RelayError } from '../errors.js'
 import { helloFrame } from '../hub/frames.js'
 import type { Hub } from '../hub/hub.js'
+import type { RelayMetrics } from '../metrics.js'
 import { Connection, nextConnectionId, type ConnectionLimits } from './connection.js'
 import { startHeartbeat } from './heartbeat.js'
 import { handleFrame, type SessionContext } from './session.js'
@@ -16,6 +17,7 @@ export interface WsEndpointOptions {
   readonly verifier: TokenVerifier
   /** Open connections; shared with health, metrics and shutdown. */
   readonly connections: Set<Connection>
+  readonly metrics: RelayMetrics
 }
 
 /**
@@ -33,7 +35,7 @@ export function originAllowed(allowed: readonly string[], origin: string | undef
 
 /** `GET /ws`: the subscriber endpoint of PROTOCOL §5. */
 export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions): Promise<void> {
-  const { config, hub, connections } = opts
+  const { config, hub, connections, metrics } = opts
   const hello = helloFrame(config.heartbeat_interval_ms)
   const limits: ConnectionLimits = {
     slowConsumerBytes: config.slow_consumer_bytes,
@@ -92,26 +94,22 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     done()
   })
 
-  app.get(
-    '/ws',
-    {
-      websocket: true,
-      preValidation: (request, _reply, done) => {
-        if (!originAllowed(config.allowed_origins, request.headers.origin)) {
-          done(
-            new RelayError(
-              'RELAY_ERR_WS_ORIGIN',
-              `origin ${request.headers.origin ?? ''} is not allowed`,
-            ),
-          )
-          return
-        }
-        done()
-      },
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    // A plain GET (no upgrade) is answered with the catalogue's JSON, like every route.
+    handler: async () => {
+      throw new RelayError('RELAY_ERR_HTTP_UPGRADE_REQUIRED')
     },
-    (socket, request) => {
+    wsHandler: (socket, request) => {
       const id = nextConnectionId()
-      const conn = new Connection(id, socket, request.log.child({ conn: id }), limits)
+      const conn = new Connection(id, socket, request.log.child({ conn: id }), limits, metrics)
+      // Cross-site WebSocket hijacking: a browser page of another origin gets 1008
+      // (PROTOCOL §5.4: do not reconnect) before anything else, hello included.
+      if (!originAllowed(config.allowed_origins, request.headers.origin)) {
+        conn.close(CLOSE.POLICY_ORIGIN, `origin ${request.headers.origin ?? ''} is not allowed`)
+        return
+      }
       if (connections.size >= config.max_connections) {
         conn.close(CLOSE.SERVER_FULL, `max_connections (${config.max_connections}) reached`)
         return
@@ -140,5 +138,5 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
       conn.startAuthTimeout(config.auth_timeout_ms)
       conn.send(hello)
     },
-  )
+  })
 }

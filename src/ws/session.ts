@@ -66,7 +66,8 @@ async function subscribe(
     conn.sendError('JWTExpired', 'token expired: send a new one', room)
     return
   }
-  if (f.uuid !== undefined && conn.uuid !== null && f.uuid !== conn.uuid) {
+  // The first subscribe that gets this far sets the uuid (or none) for the connection.
+  if (conn.uuidSet && f.uuid !== undefined && f.uuid !== conn.uuid) {
     malformed(conn, 'uuid must stay the same for the whole connection', room)
     return
   }
@@ -75,7 +76,11 @@ async function subscribe(
     return
   }
   if (claims && conn.applyToken(claims, ctx.now())) ctx.hub.resume(conn)
-  conn.uuid ??= f.uuid ?? null
+  if (!conn.uuidSet) {
+    conn.uuid = f.uuid ?? null
+    conn.uuidSet = true
+  }
+
   await ctx.hub.subscribe(conn, room, {
     presence: f.presence,
     ...(f.since ? { since: f.since } : {}),

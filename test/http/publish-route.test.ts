@@ -173,8 +173,8 @@ t.test('unsigned legacy publish: loopback only, and only when enabled', async (t
     sender_user_id: 2,
     sender_uuid: 'other',
     room_id: '42',
-    rights: null,
     cmd: 'kanban_item:move',
+
     data: { artifact_id: 5 },
   }
   const ok = await relay.post(JSON.stringify(legacy), 'application/json')

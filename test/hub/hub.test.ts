@@ -22,6 +22,8 @@ class FakeMember implements Member {
   readonly frames: Frame[] = []
   expired = false
   overflows = 0
+  failures = 0
+
   constructor(
     readonly userId: number,
     readonly groups: ReadonlySet<string>,
@@ -30,6 +32,10 @@ class FakeMember implements Member {
   send(frame: Buffer): void {
     this.frames.push(JSON.parse(frame.toString('utf8')) as Frame)
   }
+  fail(): void {
+    this.failures += 1
+  }
+
   overflow(): void {
     this.overflows += 1
   }

@@ -119,7 +119,12 @@ t.test('sender fields', async (t) => {
 
 t.test('rights', async (t) => {
   t.equal(parseMessage(base).rights, null, 'absent')
-  t.equal(parseMessage({ ...base, rights: null }).rights, null, 'null means absent')
+  t.throws(
+    () => parseMessage({ ...base, rights: null }),
+    { code: 'RELAY_ERR_PUBLISH_BAD_RIGHTS', message: /message\.rights must be an object/ },
+    'null is present with the wrong type: refused (PROTOCOL §4)',
+  )
+
   t.same(parseMessage({ ...base, rights: kanbanRights({ field: 1 }) }).rights, {
     submitter_id: null,
     submitter_can_view: false,

@@ -12,6 +12,8 @@ class FakeMember implements Member {
   readonly buffers: Buffer[] = []
   expired = false
   overflows = 0
+  failures = 0
+
   constructor(
     readonly userId: number,
     readonly groups: ReadonlySet<string>,
@@ -21,6 +23,10 @@ class FakeMember implements Member {
     this.buffers.push(frame)
     this.frames.push(JSON.parse(frame.toString('utf8')) as Frame)
   }
+  fail(): void {
+    this.failures += 1
+  }
+
   overflow(): void {
     this.overflows += 1
   }

@@ -57,7 +57,9 @@ function freePort(): Promise<number> {
 
 t.test('the RPM', { skip, timeout: 600_000 }, async (t) => {
   t.same(tools, [], 'rpmbuild, rpm and rpmlint are installed (CI installs them)')
-  const build = await sh('bash', ['packaging/build-rpm.sh'], { env: { TULEAP_REALTIME_RPM_SKIP_BUILD: '1' } })
+  const build = await sh('bash', ['packaging/build-rpm.sh'], {
+    env: { TULEAP_REALTIME_RPM_SKIP_BUILD: '1' },
+  })
 
   t.equal(build.status, 0, `npm run package:rpm builds: ${build.stderr}`)
   const rpmFile = build.stdout.trim().split('\n').pop() ?? ''

@@ -204,7 +204,8 @@ t.test('unsigned legacy mode: loopback only, never through a proxy', async (t) =
   const legacy = await startRelay(t, { allow_unsigned_loopback_publish: true })
   const client = await legacy.connect()
   await client.subscribe({ room_id: ROOM, token: subscriberToken(1, ['@a']), uuid: 'l' })
-  const body = JSON.stringify({ ...message, cmd: 'legacy:unsigned', rights: null })
+  const body = JSON.stringify({ ...message, cmd: 'legacy:unsigned' })
+
   for (const [name, value] of [
     ['forwarded', 'for=203.0.113.9'],
     ['x-forwarded-for', '203.0.113.9'],

@@ -247,3 +247,10 @@ t.test('auth timeout: 4001 unless subscribed in time', async (t) => {
   await sleep(80)
   t.same(onTime.ws.closes, [])
 })
+
+t.test('fail closes with 1011, once', async (t) => {
+  const { conn, ws } = setup(t)
+  conn.fail()
+  conn.fail()
+  t.same(ws.closes, [{ code: 1011, reason: 'internal error' }])
+})

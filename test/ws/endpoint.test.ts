@@ -187,7 +187,9 @@ t.test('allowed_origins: a browser upgrade from another origin is refused', asyn
   good.send({ type: 'ping' })
   t.same(await good.next(), { type: 'pong' })
   const evil = relay.open({ origin: 'https://evil.example.net' })
-  await t.rejects(evil.opened, /403/)
+  t.equal((await evil.closed).code, 1008, 'closed with 1008 (PROTOCOL §5.4), nothing sent before')
+  t.same(evil.frames, [])
+
   const noOrigin = await relay.connect()
   t.ok(noOrigin, 'non-browser clients send no Origin and are allowed')
 })
@@ -199,4 +201,26 @@ t.test('shutdown closes sockets with 1001', async (t) => {
   const closing = relay.app.close()
   t.equal((await client.closed).code, 1001)
   await closing
+})
+
+t.test('a plain GET /ws is answered 426 in the catalogue JSON', async (t) => {
+  const relay = await startRelay(t)
+  const res = await relay.request('GET', '/ws')
+  t.equal(res.status, 426)
+  t.same(res.body, {
+    error: 'RELAY_ERR_HTTP_UPGRADE_REQUIRED',
+    message: 'GET /ws is a WebSocket endpoint: send an Upgrade: websocket request',
+  })
+})
+
+t.test('the uuid is fixed by the first subscribe, even when it gives none', async (t) => {
+  const relay = await startRelay(t)
+  const client = await relay.connect()
+  t.match(await client.subscribe({ room_id: '1', token: token() }), { type: 'subscribed' })
+  t.match(await client.subscribe({ room_id: '2', uuid: 'late' }), {
+    type: 'error',
+    code: 'BadRequest',
+    room_id: '2',
+  })
+  t.match(await client.subscribe({ room_id: '2' }), { type: 'subscribed' }, 'omitting it is fine')
 })

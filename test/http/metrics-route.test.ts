@@ -1,0 +1,87 @@
+/** GET /metrics: Prometheus text with the relay's counters, to loopback or a bearer token. */
+import t from 'tap'
+import { startRelay } from '../helpers/relay.js'
+import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
+
+/** The value of one sample line (`name{labels} value`), or undefined. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
+}
+
+t.test('off by default', async (t) => {
+  const relay = await startRelay(t)
+  t.equal((await relay.request('GET', '/metrics')).status, 404)
+})
+
+t.test(
+  'counts connections, rooms, publishes, deliveries, refusals, latency, history',
+  async (t) => {
+    const relay = await startRelay(t, { metrics: true })
+    const a = await relay.connect()
+    const sub = await a.subscribe({ room_id: '42', token: subscriberToken(1, ['@a']), uuid: 'a' })
+    const b = await relay.connect()
+    await b.subscribe({ room_id: '42', token: subscriberToken(2, ['@b']), uuid: 'b' })
+    await relay.publish({ message: { room_id: '42', cmd: 'x' } })
+    await relay.publish({
+      message: { room_id: '42', cmd: 'y', rights: kanbanRights({ tracker: ['@a'] }) },
+    })
+    await a.next()
+    await a.next()
+    await b.next()
+    await relay.post('not a token')
+    a.send({ type: 'nope' })
+    await a.next()
+    const again = await relay.connect()
+    await again.subscribe({
+      room_id: '42',
+      token: subscriberToken(1, ['@a']),
+      uuid: 'c',
+      since: { epoch: sub.epoch, offset: 0 },
+    })
+    await again.subscribe({ room_id: '43', since: { epoch: 'gone', offset: 3 } })
+
+    const res = await relay.request('GET', '/metrics')
+    t.equal(res.status, 200)
+    const text = res.text
+    t.equal(sample(text, 'tuleap_realtime_connections'), 3)
+    t.equal(sample(text, 'tuleap_realtime_rooms'), 2)
+    t.equal(sample(text, 'tuleap_realtime_messages_published_total'), 2)
+    t.equal(
+      sample(text, 'tuleap_realtime_messages_delivered_total'),
+      3,
+      'two to a, one to b (rights)',
+    )
+    t.equal(sample(text, 'tuleap_realtime_refusals_total{reason="RELAY_ERR_AUTH_INVALID"}'), 1)
+    t.equal(sample(text, 'tuleap_realtime_refusals_total{reason="BadRequest"}'), 1)
+    t.equal(
+      sample(text, 'tuleap_realtime_publish_to_send_seconds_count'),
+      2,
+      'latency once per message',
+    )
+    t.equal(sample(text, 'tuleap_realtime_history_recoveries_total{result="hit"}'), 1)
+    t.equal(sample(text, 'tuleap_realtime_history_recoveries_total{result="miss"}'), 1)
+    t.match(text, /^tuleap_realtime_process_resident_memory_bytes /m, 'process metrics too')
+    t.notMatch(text, /test-key|eyJ/, 'no key, no token')
+  },
+)
+
+t.test('only to loopback peers without proxy headers, or with the bearer token', async (t) => {
+  const relay = await startRelay(t, { metrics: true, metrics_bearer_token: 's3cret-scraper-token' })
+  const proxied = await relay.request('GET', '/metrics', undefined, {
+    'x-forwarded-for': '203.0.113.9',
+  })
+  t.equal(proxied.status, 403)
+  t.equal(proxied.body.error, 'RELAY_ERR_METRICS_FORBIDDEN')
+  const wrong = await relay.request('GET', '/metrics', undefined, {
+    'x-forwarded-for': '203.0.113.9',
+    authorization: 'Bearer wrong',
+  })
+  t.equal(wrong.status, 403)
+  const bearer = await relay.request('GET', '/metrics', undefined, {
+    'x-forwarded-for': '203.0.113.9',
+    authorization: 'Bearer s3cret-scraper-token',
+  })
+  t.equal(bearer.status, 200)
+  t.equal((await relay.request('GET', '/metrics')).status, 200, 'loopback')
+})
