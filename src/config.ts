@@ -33,7 +33,6 @@ export interface Config {
   readonly shutdown_timeout_ms: number
   readonly metrics: boolean
   readonly metrics_bearer_token: string
-
 }
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */

@@ -83,7 +83,6 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
     shutdown_timeout_ms: 5000,
     metrics: false,
     metrics_bearer_token: '',
-
   })
 })
 

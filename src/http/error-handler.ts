@@ -44,9 +44,12 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
         : 'RELAY_ERR_HTTP_BAD_REQUEST'
   const relay = new RelayError(code)
   const body = JSON.stringify(relay.toJSON())
-  socket.end(
+  // Written, then destroyed at once (as Node and fastify do): a peer that never reads or
+  // never closes must not keep the socket, nor hold up the server's close.
+  socket.write(
     `HTTP/1.1 ${relay.status} ${STATUS_CODES[relay.status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   )
+  socket.destroy()
 }
 
 /** Every HTTP answer is JSON `{"error": code, "message": text}` with the catalogue status. */

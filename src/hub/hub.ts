@@ -58,8 +58,7 @@ export class Hub {
         this.onError,
         this.options.metrics ?? NO_METRICS,
       )
-      room.ready
- = this.broker.subscribe(roomId, room.listener)
+      room.ready = this.broker.subscribe(roomId, room.listener)
       this.rooms.set(roomId, room)
     }
     return room

@@ -114,7 +114,6 @@ export class Room {
     return 1
   }
 
-
   /** Deliver `m` to one subscription if it is next in order and visible (replay path). */
   deliverTo(sub: Subscription, m: StoredMessage): void {
     if (m.epoch !== sub.epoch || m.offset <= sub.offset) return

@@ -234,3 +234,30 @@ t.test('broker unavailable: 503 and nothing published', async (t) => {
   t.equal(after.status, 200)
   t.match(after.body, { accepted: [{ offset: 1 }] }, 'the refused publish was not stored')
 })
+
+t.test("Node's parser errors are answered in the catalogue's JSON too", async (t) => {
+  const relay = await startRelay(t)
+  const big = await relay.request('GET', '/health', undefined, {
+    'x-padding': 'x'.repeat(17 * 1024),
+  })
+  t.equal(big.status, 431)
+  t.same(big.body, {
+    error: 'RELAY_ERR_HTTP_HEADERS_TOO_LARGE',
+    message: 'the request headers are too large',
+  })
+  const cert = testCert()
+  const malformed = await new Promise<string>((resolve, reject) => {
+    const socket = connect(
+      { host: '127.0.0.1', port: relay.port, ca: cert.cert, servername: 'localhost' },
+      () => {
+        socket.write('NOT-HTTP\r\n\r\n')
+      },
+    )
+    let text = ''
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()))
+    socket.on('close', () => resolve(text))
+    socket.on('error', reject)
+  })
+  t.match(malformed, /^HTTP\/1\.1 400 Bad Request\r\n/)
+  t.match(malformed, /\{"error":"RELAY_ERR_HTTP_BAD_REQUEST","message":"malformed HTTP request"\}$/)
+})
