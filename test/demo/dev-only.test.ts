@@ -1,0 +1,73 @@
+/**
+ * The demo exists in development mode only: the real process serves it without --config
+ * and never with one.
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { devCert, devDir, freePort, httpsGet, mainJs, startRelay } from './dev-relay.js'
+
+const NOBODY = 65534
+
+t.test('the demo is served in development mode and never with --config', async (t) => {
+  if (!existsSync(mainJs)) {
+    t.fail(`${mainJs} is missing: run "npm run build" first (npm test does)`)
+    return
+  }
+  if (spawnSync('openssl', ['version'], { stdio: 'ignore' }).status !== 0) {
+    if (process.env.CI === 'true') t.fail('openssl is required on CI')
+    else t.plan(0, 'openssl is not installed: cannot make the development certificate')
+    return
+  }
+  const dir = devDir(t)
+  const port = await freePort()
+
+  const dev = await startRelay(t, { port, dev: dir })
+  await dev.waitFor(`Kanban demo: https://127.0.0.1:${port}/demo/`)
+  t.pass('the banner names the demo')
+  const ca = devCert(dir)
+  const page = await httpsGet(port, '/demo/', ca)
+  t.equal(page.status, 200, 'GET /demo/')
+  t.match(page.headers['content-type'], /^text\/html/)
+  t.match(page.text, '<script type="module" src="/demo/assets/demo/browser/main.js">')
+  t.match(page.headers['content-security-policy'], "default-src 'self'")
+  const script = await httpsGet(port, '/demo/assets/demo/browser/main.js', ca)
+  t.equal(script.status, 200, 'the page script')
+  t.match(script.headers['content-type'], /^text\/javascript/)
+  t.equal((await httpsGet(port, '/demo/assets/client/index.js', ca)).status, 200, 'the client')
+  t.equal((await httpsGet(port, '/demo/api/board?user=alice', ca)).status, 200, 'the board')
+  t.same(await dev.stop(), { code: 0, signal: null })
+  t.ok(existsSync(join(dir, 'demo-board.json')), 'the board file is in the development folder')
+
+  // The same key and certificate, from a config file: no demo.
+  const key = (
+    JSON.parse(readFileSync(join(dir, 'dev-config.json'), 'utf8')) as Record<string, unknown>
+  ).nodejs_server_jwt_private_key
+  const configFile = join(dir, 'config.json')
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      nodejs_server_jwt_private_key: key,
+      full_path_ssl_cert: join(dir, 'dev-cert.pem'),
+      full_path_ssl_key: join(dir, 'dev-key.pem'),
+      address: '127.0.0.1',
+      port,
+      ...(process.getuid?.() === 0 ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+    }),
+  )
+  const configured = await startRelay(t, { port, args: [`--config=${configFile}`] })
+  t.notMatch(configured.output(), 'Kanban demo')
+  for (const path of [
+    '/demo',
+    '/demo/',
+    '/demo/api/token?user=alice',
+    '/demo/api/board?user=alice',
+    '/demo/assets/client/index.js',
+  ]) {
+    const answer = await httpsGet(port, path, ca)
+    t.equal(answer.status, 404, `GET ${path} with --config`)
+  }
+  t.equal((await httpsGet(port, '/health', ca)).status, 200, 'the relay itself answers')
+  t.same(await configured.stop(), { code: 0, signal: null })
+})
