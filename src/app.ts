@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { createTokenVerifier } from './auth/token.js'
 import type { Broker } from './broker/broker.js'
-import { MemoryBroker } from './broker/memory-broker.js'
+import { createBroker } from './broker/create-broker.js'
 import type { Config } from './config.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { healthRoute } from './http/health-route.js'
@@ -39,7 +39,7 @@ export interface BuildOptions {
   /** Certificate and key; null serves plain HTTP (only allowed on loopback by the config). */
   readonly tls: TlsFiles | null
   readonly logger?: Logger
-  /** Defaults to the in-memory broker. */
+  /** Defaults to the broker of `config.broker` (createBroker). */
   readonly broker?: Broker
 }
 
@@ -77,15 +77,8 @@ const PENDING_PER_HISTORY = 10
  */
 export async function buildApp(config: Config, options: BuildOptions): Promise<FastifyInstance> {
   const logger = options.logger ?? createLogger(config.log_level)
-  const broker =
-    options.broker ??
-    new MemoryBroker({
-      historySize: config.history_size,
-      historyTtlMs: config.history_ttl_s * 1000,
-      onListenerError: (err) => {
-        logger.error({ err }, 'room listener failed')
-      },
-    })
+  // config.broker: memory, or Redis (rejects with BrokerStartError when unreachable).
+  const broker = options.broker ?? (await createBroker(config, logger))
   const common = {
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),

@@ -33,6 +33,19 @@ export interface Config {
   readonly shutdown_timeout_ms: number
   readonly metrics: boolean
   readonly metrics_bearer_token: string
+  readonly broker: BrokerConfig
+}
+
+/** Where messages, history and presence live: this process, or Redis shared by several nodes. */
+export interface BrokerConfig {
+  readonly type: 'memory' | 'redis'
+  /** redis:// or rediss:// URL; may carry a password (sensitive). */
+  readonly url: string
+  /** Prefix of every Redis key and channel, so that deployments can share one Redis. */
+  readonly key_prefix: string
+  readonly connect_timeout_ms: number
+  /** Start while Redis is unreachable (not ready until it is) instead of exiting. */
+  readonly wait_for_redis: boolean
 }
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
@@ -107,6 +120,33 @@ const positive = (name: string) => ({
   },
 })
 convict.addFormat(positive('positive-int'))
+
+convict.addFormat({
+  name: 'redis-url',
+  validate(value: unknown) {
+    let url: URL
+    try {
+      url = new URL(String(value))
+    } catch {
+      throw new Error(
+        'must be a URL such as redis://127.0.0.1:6379 or rediss://:password@host:6380/0',
+      )
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new Error('must be a redis:// or rediss:// URL')
+    }
+    if (url.hostname === '') throw new Error('must name a host, e.g. redis://127.0.0.1:6379')
+  },
+})
+
+convict.addFormat({
+  name: 'key-prefix',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(value)) {
+      throw new Error('must be 1 to 64 printable ASCII characters without spaces')
+    }
+  },
+})
 
 /** One schema: every key with its doc, format, default and environment variable. */
 export const SCHEMA = {
@@ -286,6 +326,39 @@ export const SCHEMA = {
     env: 'TULEAP_REALTIME_METRICS_BEARER_TOKEN',
     sensitive: true,
   },
+  broker: {
+    type: {
+      doc: 'Where rooms live: "memory" (one process, the default) or "redis" (several nodes sharing history, presence and publish ids through Redis)',
+      format: ['memory', 'redis'],
+      default: 'memory',
+      env: 'TULEAP_REALTIME_BROKER_TYPE',
+    },
+    url: {
+      doc: 'Redis server for broker.type "redis": redis://[:password@]host[:port][/db], or rediss:// for TLS',
+      format: 'redis-url',
+      default: 'redis://127.0.0.1:6379',
+      env: 'TULEAP_REALTIME_BROKER_URL',
+      sensitive: true,
+    },
+    key_prefix: {
+      doc: 'Prefix of every Redis key and channel; relays that must not see each other use different prefixes',
+      format: 'key-prefix',
+      default: 'tuleap-realtime:',
+      env: 'TULEAP_REALTIME_BROKER_KEY_PREFIX',
+    },
+    connect_timeout_ms: {
+      doc: 'How long to wait for Redis when connecting; at start (without wait_for_redis), how long before giving up with an error',
+      format: 'positive-int',
+      default: 5000,
+      env: 'TULEAP_REALTIME_BROKER_CONNECT_TIMEOUT_MS',
+    },
+    wait_for_redis: {
+      doc: 'Start even when Redis is unreachable (not ready, publish answers 503, until it is reached) instead of exiting with an error',
+      format: 'strict-boolean',
+      default: false,
+      env: 'TULEAP_REALTIME_BROKER_WAIT_FOR_REDIS',
+    },
+  },
 }
 
 /** A configuration that cannot be used; the message names the key and says how to fix it. */
@@ -342,7 +415,11 @@ export function loadConfig(source: ConfigSource = {}): Config {
   }
   const values = config.getProperties() as Config
   checkSemantics(values)
-  return Object.freeze({ ...values, allowed_origins: Object.freeze([...values.allowed_origins]) })
+  return Object.freeze({
+    ...values,
+    allowed_origins: Object.freeze([...values.allowed_origins]),
+    broker: Object.freeze({ ...values.broker }),
+  })
 }
 
 function checkSemantics(c: Config): void {

@@ -83,6 +83,13 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
     shutdown_timeout_ms: 5000,
     metrics: false,
     metrics_bearer_token: '',
+    broker: {
+      type: 'memory',
+      url: 'redis://127.0.0.1:6379',
+      key_prefix: 'tuleap-realtime:',
+      connect_timeout_ms: 5000,
+      wait_for_redis: false,
+    },
   })
 })
 
@@ -326,19 +333,97 @@ t.test('two loads do not share state', async (t) => {
   t.equal(withKey({}).port, 443)
 })
 
+/** Every leaf of a convict schema (an entry with a default), with its dotted path. */
+function schemaLeaves(
+  node: Record<string, unknown>,
+  prefix = '',
+): [string, Record<string, unknown>][] {
+  return Object.entries(node).flatMap(([key, value]) => {
+    const entry = value as Record<string, unknown>
+    return Object.hasOwn(entry, 'default')
+      ? [[`${prefix}${key}`, entry] as [string, Record<string, unknown>]]
+      : schemaLeaves(entry, `${prefix}${key}.`)
+  })
+}
+
+/** The value at a dotted path of a parsed JSON object. */
+const at = (value: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], value)
+
 t.test('config.json.example and SCHEMA do not drift', async (t) => {
   const examplePath = fileURLToPath(new URL('../config.json.example', import.meta.url))
   const example = JSON.parse(readFileSync(examplePath, 'utf8')) as Record<string, unknown>
-  const schema = SCHEMA as Record<string, Record<string, unknown>>
-  t.same(Object.keys(example).sort(), Object.keys(schema).sort(), 'same keys')
-  for (const [key, entry] of Object.entries(schema)) {
-    t.same(example[key], entry.default, `${key}: the example holds the SCHEMA default`)
+  const leaves = schemaLeaves(SCHEMA)
+  const exampleLeaves = (value: Record<string, unknown>, prefix = ''): string[] =>
+    Object.entries(value).flatMap(([k, v]) =>
+      typeof v === 'object' && v !== null && !Array.isArray(v)
+        ? exampleLeaves(v as Record<string, unknown>, `${prefix}${k}.`)
+        : [`${prefix}${k}`],
+    )
+  t.same(exampleLeaves(example).sort(), leaves.map(([key]) => key).sort(), 'same keys')
+  for (const [key, entry] of leaves) {
+    t.same(at(example, key), entry.default, `${key}: the example holds the SCHEMA default`)
     for (const field of ['doc', 'format', 'default', 'env']) {
       t.ok(Object.hasOwn(entry, field) && entry[field] !== undefined, `${key} has ${field}`)
     }
     t.type(entry.doc, 'string', `${key}: doc is text`)
     t.not(entry.doc, '', `${key}: doc is not empty`)
   }
-  const envs = Object.values(schema).map((entry) => entry.env)
+  const envs = leaves.map(([, entry]) => entry.env)
   t.equal(new Set(envs).size, envs.length, 'no two keys share an environment variable')
+})
+
+t.test('broker', async (t) => {
+  t.test('redis with a URL, a prefix and the wait flag', async (t) => {
+    const config = withKey({
+      broker: { type: 'redis', url: 'rediss://:secret@redis.example:6380/2', key_prefix: 'rt:' },
+    })
+    t.same(config.broker, {
+      type: 'redis',
+      url: 'rediss://:secret@redis.example:6380/2',
+      key_prefix: 'rt:',
+      connect_timeout_ms: 5000,
+      wait_for_redis: false,
+    })
+    t.ok(Object.isFrozen(config.broker), 'frozen like the rest')
+  })
+  t.test('from the environment', async (t) => {
+    const config = loadConfig({
+      env: {
+        PRIVATE_KEY: TEST_KEY,
+        TULEAP_REALTIME_BROKER_TYPE: 'redis',
+        TULEAP_REALTIME_BROKER_URL: 'redis://10.0.0.5:6379',
+        TULEAP_REALTIME_BROKER_WAIT_FOR_REDIS: 'true',
+        TULEAP_REALTIME_BROKER_CONNECT_TIMEOUT_MS: '2000',
+      },
+    })
+    t.match(config.broker, {
+      type: 'redis',
+      url: 'redis://10.0.0.5:6379',
+      wait_for_redis: true,
+      connect_timeout_ms: 2000,
+    })
+  })
+  t.test('wrong values are refused, naming the key', async (t) => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ type: 'kafka' }, /^broker\.type: /],
+      [{ url: 'http://127.0.0.1:6379' }, /^broker\.url: must be a redis:\/\/ or rediss:\/\/ URL/],
+      [{ url: 'not a url' }, /^broker\.url: must be a URL/],
+      [{ key_prefix: '' }, /^broker\.key_prefix: /],
+      [{ key_prefix: 'with space' }, /^broker\.key_prefix: /],
+      [{ connect_timeout_ms: 0 }, /^broker\.connect_timeout_ms: must be a positive integer/],
+      [{ wait_for_redis: 'yes' }, /^broker\.wait_for_redis: must be true or false/],
+      [{ typo: 1 }, /^broker\.typo: unknown key/],
+    ]
+    for (const [broker, message] of cases) {
+      t.match(refused(t, { broker }), message, JSON.stringify(broker))
+    }
+  })
+  t.test('the URL, which may hold a password, never appears in an error message', async (t) => {
+    t.notMatch(
+      refused(t, { broker: { url: 'redis://:hunter2@127.0.0.1:6379' }, port: 'abc' }),
+      /hunter2/,
+    )
+    t.notMatch(refused(t, { broker: { url: 'http://:hunter2@127.0.0.1' } }), /hunter2/)
+  })
 })

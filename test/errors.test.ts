@@ -158,7 +158,14 @@ t.test('README configuration table matches SCHEMA', async (t) => {
     tableStartingWith('Key', 'Default', 'Environment variable'),
     'configuration table',
   )
-  const schema = SCHEMA as Record<string, { default: unknown; env: string }>
+  // Nested keys (broker.type) are rows of their own, named by their dotted path.
+  const leaves = (node: object, prefix = ''): [string, { default: unknown; env: string }][] =>
+    Object.entries(node).flatMap(([key, value]: [string, object]) =>
+      Object.hasOwn(value, 'default')
+        ? [[`${prefix}${key}`, value as { default: unknown; env: string }] as const]
+        : leaves(value, `${prefix}${key}.`),
+    )
+  const schema = Object.fromEntries(leaves(SCHEMA))
   for (const [key, spec] of Object.entries(schema)) {
     const row = rows.get(key)
     if (!row) {

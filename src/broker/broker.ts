@@ -33,6 +33,52 @@ export type Accepted = readonly {
   readonly offset: number
 }[]
 
+/** A member of a room as presence shows it: ids only (PROTOCOL §7). */
+export interface PresenceMember {
+  readonly user_id: number
+  readonly uuid: string | null
+}
+
+/**
+ * Some node's share of a room's presence: how many members, and who, unless there are
+ * more than `presence_max_members` of them (then `members` is null: bounded, §7).
+ */
+export interface PresenceShare {
+  readonly count: number
+  readonly members: readonly PresenceMember[] | null
+}
+
+/** A member joined or left the room on another node. */
+export interface PresenceChange {
+  readonly event: 'join' | 'leave'
+  readonly member: PresenceMember
+}
+
+/**
+ * Called with another node's join or leave in a room this node subscribes to (also when
+ * that node stopped refreshing its members: they leave), and how many members the other
+ * nodes have now.
+ */
+export type PresenceListener = (change: PresenceChange, othersCount: number) => void
+
+/**
+ * Presence across nodes, for brokers that span several (optional: a single-process broker
+ * has no other nodes). Members of a dead node expire; nothing here rejects.
+ */
+export interface BrokerPresence {
+  /**
+   * Replace this node's share of the room (count 0: it has left) and announce `change`
+   * to the other nodes. Fire and forget; kept fresh until replaced.
+   */
+  share(roomId: string, local: PresenceShare, change: PresenceChange | null): void
+  /** The other nodes' members of the room, read afresh; empty when that is not possible. */
+  others(roomId: string): Promise<PresenceShare>
+  /** Start calling `listener` for the other nodes' changes of a subscribed room. */
+  watch(roomId: string, listener: PresenceListener): void
+  /** Stop calling `listener`. */
+  unwatch(roomId: string, listener: PresenceListener): void
+}
+
 /**
  * Where messages go between publishers and hubs. One implementation per deployment:
  * memory (one process) or Redis (several nodes). Every implementation passes
@@ -59,6 +105,8 @@ export interface Broker {
   claimJti(jti: string, ttlMs: number): Promise<Accepted | null>
   /** Record the outcome of a claimed `jti`: what was accepted, or null to release it. */
   settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void>
+  /** Presence across nodes; absent when there is only this node. */
+  readonly presence?: BrokerPresence
   /** Whether the broker can publish now (readiness). */
   readonly ready: boolean
   /** Release every resource; the same promise when called twice. */

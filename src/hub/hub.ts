@@ -59,6 +59,7 @@ export class Hub {
         this.options.metrics ?? NO_METRICS,
       )
       room.ready = this.broker.subscribe(roomId, room.listener)
+      this.broker.presence?.watch(roomId, room.presenceListener)
       this.rooms.set(roomId, room)
     }
     return room
@@ -90,10 +91,16 @@ export class Hub {
     else room.watchers.delete(sub)
     try {
       await room.ready
-      const history = await this.broker.history(roomId, request.since)
+      // Other nodes' members (several-node broker only), read afresh with the history.
+      const [history, others] = await Promise.all([
+        this.broker.history(roomId, request.since),
+        this.broker.presence?.others(roomId),
+      ])
       if (sub.removed) return
       if (request.since) this.options.metrics?.history(history.messages !== null)
-      const detail = request.presence && room.presenceDetail
+      if (others) room.others = others.count
+      // A list withheld by another node (too many members there) means no list here either.
+      const detail = request.presence && room.presenceDetail && others?.members !== null
 
       member.send(
         subscribedFrame({
@@ -101,8 +108,8 @@ export class Hub {
           epoch: history.epoch,
           offset: history.offset,
           ...(request.since ? { recovered: history.messages !== null } : {}),
-          presence_count: room.subs.size,
-          ...(detail ? { presence: room.presenceList() } : {}),
+          presence_count: room.memberCount,
+          ...(detail ? { presence: [...room.presenceList(), ...(others?.members ?? [])] } : {}),
         }),
       )
       this.replay(
@@ -113,7 +120,10 @@ export class Hub {
       )
       sub.offset = history.offset
       this.goLive(sub)
-      if (joining) room.announce(sub, 'join')
+      if (joining) {
+        room.announce(sub, 'join')
+        this.share(room, sub, 'join')
+      }
     } catch (err) {
       this.unsubscribe(member, roomId)
       throw err
@@ -183,6 +193,14 @@ export class Hub {
     }
   }
 
+  /** Tell the other nodes (several-node broker only) that `sub` joined or left `room`. */
+  private share(room: Room, sub: Subscription, event: 'join' | 'leave'): void {
+    this.broker.presence?.share(room.id, room.localShare(), {
+      event,
+      member: { user_id: sub.member.userId, uuid: sub.member.uuid },
+    })
+  }
+
   /** Leave one room; the room is dropped once empty. */
   unsubscribe(member: Member, roomId: string): void {
     const subs = this.members.get(member)
@@ -195,8 +213,10 @@ export class Hub {
     room.subs.delete(sub)
     room.watchers.delete(sub)
     room.announce(sub, 'leave')
+    this.share(room, sub, 'leave')
     if (room.subs.size === 0) {
       this.rooms.delete(roomId)
+      this.broker.presence?.unwatch(roomId, room.presenceListener)
       this.broker.unsubscribe(roomId, room.listener).catch((err: unknown) => {
         this.onError(err, member)
       })

@@ -1,5 +1,10 @@
 import { canReceive } from '../auth/rights.js'
-import type { StoredMessage } from '../broker/broker.js'
+import type {
+  PresenceListener,
+  PresenceMember,
+  PresenceShare,
+  StoredMessage,
+} from '../broker/broker.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 
 import { messageFrame, presenceFrame, type PresenceEntry } from './frames.js'
@@ -59,6 +64,10 @@ export class Room {
   ready: Promise<void> = Promise.resolve()
   /** Bound once: the broker's listener for this room. */
   readonly listener: (m: StoredMessage) => void
+  /** Members on other nodes, as the broker last reported (always 0 on a single node). */
+  others = 0
+  /** Bound once: the broker's presence listener for this room (other nodes' changes). */
+  readonly presenceListener: PresenceListener
 
   constructor(
     readonly id: string,
@@ -71,6 +80,10 @@ export class Room {
   ) {
     this.listener = (m) => {
       this.dispatch(m)
+    }
+    this.presenceListener = (change, othersCount) => {
+      this.others = othersCount
+      this.announceMember(change.event, change.member, null)
     }
   }
 
@@ -121,9 +134,14 @@ export class Room {
     if (isVisible(m, sub.member)) sub.member.send(messageFrame(m))
   }
 
-  /** Whether presence detail is on for this room's current size. */
+  /** Members on every node: this node's and the others'. */
+  get memberCount(): number {
+    return this.subs.size + this.others
+  }
+
+  /** Whether presence detail is on for this room's current size (on every node). */
   get presenceDetail(): boolean {
-    return this.subs.size <= this.presenceMax
+    return this.memberCount <= this.presenceMax
   }
 
   /** Every member's ids, for `subscribed.presence`. */
@@ -131,15 +149,27 @@ export class Room {
     return [...this.subs].map((s) => ({ user_id: s.member.userId, uuid: s.member.uuid }))
   }
 
+  /** This node's members as the broker shares them: the list only while it is bounded (§7). */
+  localShare(): PresenceShare {
+    const count = this.subs.size
+    return { count, members: count <= this.presenceMax ? this.presenceList() : null }
+  }
+
   /** Tell the other watchers that `sub` joined or left, while the room is small enough. */
   announce(sub: Subscription, event: 'join' | 'leave'): void {
+    this.announceMember(event, { user_id: sub.member.userId, uuid: sub.member.uuid }, sub)
+  }
+
+  /** A join/leave frame to every watcher but `except`, while the room is small enough. */
+  private announceMember(
+    event: 'join' | 'leave',
+    member: PresenceMember,
+    except: Subscription | null,
+  ): void {
     if (this.watchers.size === 0 || !this.presenceDetail) return
-    const frame = presenceFrame(this.id, event, {
-      user_id: sub.member.userId,
-      uuid: sub.member.uuid,
-    })
+    const frame = presenceFrame(this.id, event, member)
     for (const watcher of this.watchers) {
-      if (watcher === sub || watcher.pending || watcher.member.expired) continue
+      if (watcher === except || watcher.pending || watcher.member.expired) continue
       try {
         watcher.member.send(frame)
       } catch (err) {

@@ -1,0 +1,124 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+
+/** The subset of tap's Test the helper uses. */
+export type RedisTest = Pick<Test, 'teardown' | 'fail' | 'pass'>
+
+/** A redis-server of this test alone, on a free loopback port, stopped at teardown. */
+export interface TestRedis {
+  readonly port: number
+  readonly url: string
+  /** SIGKILL it (no shutdown, no save): what a crash looks like to the relay. */
+  kill(): Promise<void>
+  /** Start it again on the same port, empty (no persistence). */
+  restart(): Promise<void>
+  /** Whether it is running. */
+  readonly running: boolean
+}
+
+/** Bound of every wait on redis-server. */
+const WAIT_MS = 10_000
+
+/** The redis-server binary, or null when none is installed. */
+export function redisServerBinary(): string | null {
+  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' })
+  const path = found.stdout.trim()
+  return found.status === 0 && path !== '' ? path : null
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Resolves once something answers PING on the port with PONG, within WAIT_MS. */
+async function waitForPong(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + WAIT_MS
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`)
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1')
+      let answer = ''
+      socket.setTimeout(500, () => {
+        socket.destroy()
+        resolve(false)
+      })
+      socket.on('connect', () => socket.write('PING\r\n'))
+      socket.on('data', (d) => {
+        answer += d.toString()
+        if (answer.includes('\r\n')) {
+          socket.destroy()
+          resolve(answer.startsWith('+PONG'))
+        }
+      })
+      socket.on('error', () => {
+        resolve(false)
+      })
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/**
+ * Start redis-server for one test file. Without redis-server installed the test is skipped
+ * with a message, except under CI=true, where that is a failure (CI installs it). Returns
+ * null when skipped or failed.
+ */
+export async function startRedis(t: RedisTest): Promise<TestRedis | null> {
+  const binary = redisServerBinary()
+  if (binary === null) {
+    const message =
+      'redis-server is not installed (dnf/apt install redis-server): Redis tests skipped'
+    if (process.env.CI === 'true') t.fail(message)
+    else t.pass(message, { skip: message })
+    return null
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-redis-'))
+  const port = await freePort()
+  let child: ChildProcess | null = null
+  let exited: Promise<void> = Promise.resolve()
+
+  const start = async (): Promise<void> => {
+    const proc = spawn(
+      binary,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { cwd: dir, stdio: 'ignore' },
+    )
+    child = proc
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()))
+    await waitForPong(port, proc)
+  }
+  const kill = async (): Promise<void> => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGKILL')
+    await exited
+    child = null
+  }
+  t.teardown(async () => {
+    await kill()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  await start()
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    kill,
+    restart: start,
+    get running() {
+      return child !== null && child.exitCode === null && child.signalCode === null
+    },
+  }
+}

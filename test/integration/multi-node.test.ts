@@ -1,0 +1,445 @@
+/**
+ * Issue 8 end to end: two relay processes (`node dist/src/main.js`, TLS on loopback) on one
+ * redis-server of this test. Publish on one node reaches the other's subscribers by their
+ * rights; a client moving between nodes resumes with `since`; Redis killed and restarted;
+ * a node killed. Every wait is bounded. Needs `npm run build` (npm test runs it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { WebSocket } from 'ws'
+import { testCert } from '../helpers/certs.js'
+import { TEST_KEY } from '../helpers/config.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { TestClient, type Frame } from '../helpers/relay.js'
+import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
+
+const mainJs = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url))
+/** Upper bound of every wait in this file. */
+const WAIT_MS = 15_000
+const NOBODY = 65534
+const isRoot = process.getuid?.() === 0
+
+/** A relay process on one Redis, killed at teardown if still running. */
+interface Node {
+  readonly port: number
+  readonly child: ChildProcess
+  /** Open a WebSocket and wait for its hello. */
+  connect(): Promise<TestClient>
+  /** POST a publish token made of `claims`. */
+  publish(
+    claims: Record<string, unknown>,
+  ): Promise<{ status: number; body: Record<string, unknown> }>
+  health(): Promise<{ status: number; body: Record<string, unknown> }>
+  /** SIGKILL, and wait for the exit. */
+  kill(): Promise<void>
+  /** Everything it wrote so far (JSON log lines, stderr). */
+  output(): string
+}
+
+/** Resolves once `check()` holds, polling; fails after WAIT_MS naming `what`. */
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + WAIT_MS
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${WAIT_MS} ms: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** One HTTPS request to a node, trusting only the test certificate. */
+function request(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        ca: testCert().cert,
+        agent: false,
+        timeout: WAIT_MS,
+        headers: body === undefined ? {} : { 'content-type': 'application/jwt' },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (text += chunk))
+        res.on('end', () => {
+          let parsed: Record<string, unknown> = {}
+          try {
+            parsed = JSON.parse(text) as Record<string, unknown>
+          } catch {
+            // not JSON: the status says enough
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed })
+        })
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in time`)))
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+/** Everything a scenario needs: Redis, a fresh key prefix, and a way to start nodes. */
+async function setup(t: Test, redis: TestRedis) {
+  const cert = testCert()
+  const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-multi-'))
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const keyPrefix = `multi-${randomUUID()}:`
+
+  async function startNode(name: string, broker: Record<string, unknown> = {}): Promise<Node> {
+    const file = join(dir, `${name}.json`)
+    writeFileSync(
+      file,
+      JSON.stringify({
+        nodejs_server_jwt_private_key: TEST_KEY,
+        full_path_ssl_cert: cert.certFile,
+        full_path_ssl_key: cert.keyFile,
+        tls: true,
+        address: '127.0.0.1',
+        port: 0,
+        log_level: 'info',
+        ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+        broker: { type: 'redis', url: redis.url, key_prefix: keyPrefix, ...broker },
+      }),
+    )
+    // env -u NODE_OPTIONS: tap's loaders stay out of the relay process.
+    const child = spawn(
+      'env',
+      ['-u', 'NODE_OPTIONS', process.execPath, mainJs, `--config=${file}`],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let output = ''
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
+    const clients: TestClient[] = []
+    t.teardown(async () => {
+      for (const c of clients) c.ws.terminate()
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL')
+        await exited
+      }
+    })
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`node ${name} did not listen within ${WAIT_MS} ms:\n${output}`))
+      }, WAIT_MS)
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        const match = /"port":(\d+)[^\n]*"msg":"tuleap-realtime listening"/.exec(output)
+        if (match) {
+          clearTimeout(timer)
+          resolve(Number(match[1]))
+        }
+      })
+      void exited.then(() => {
+        clearTimeout(timer)
+        reject(new Error(`node ${name} exited before listening:\n${output}`))
+      })
+    })
+    return {
+      port,
+      child,
+      async connect() {
+        const client = new TestClient(
+          new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca: cert.cert }),
+        )
+        clients.push(client)
+        await client.opened
+        const hello = await client.next()
+        if (hello.type !== 'hello') throw new Error(`expected hello, got ${JSON.stringify(hello)}`)
+        return client
+      },
+      publish: (claims) => request(port, 'POST', '/message', publishToken(claims)),
+      health: () => request(port, 'GET', '/health'),
+      async kill() {
+        child.kill('SIGKILL')
+        await exited
+      },
+      output: () => output,
+    }
+  }
+  return { startNode }
+}
+
+/** The next frame that is not a presence frame. */
+async function nextNotPresence(client: TestClient): Promise<Frame> {
+  for (;;) {
+    const frame = await client.next(WAIT_MS)
+    if (frame.type !== 'presence') return frame
+  }
+}
+
+const redis = await startRedis(t)
+if (redis && !existsSync(mainJs)) {
+  t.fail(`${mainJs} is missing: run "npm run build" first (npm test does)`)
+} else if (redis) {
+  const ROOM = '42'
+  const viewer = (userId: number, groups: string[]) => subscriberToken(userId, groups)
+
+  t.test('a publish on node A reaches node B’s subscribers by their rights', async (t) => {
+    const { startNode } = await setup(t, redis)
+    const [a, b] = await Promise.all([startNode('a'), startNode('b')])
+    const onA = await a.connect()
+    const allowed = await b.connect()
+    const refused = await b.connect()
+    const first = await onA.subscribe({
+      room_id: ROOM,
+      token: viewer(1, ['@site_active']),
+      uuid: 'on-a',
+      presence: true,
+    })
+    t.match(first, { type: 'subscribed', offset: 0, presence_count: 1 })
+    const answer = await allowed.subscribe({
+      room_id: ROOM,
+      token: viewer(2, ['@site_active']),
+      uuid: 'allowed',
+      presence: true,
+    })
+    t.match(answer, { type: 'subscribed', epoch: first.epoch, presence_count: 2 }, 'one room')
+    t.same(
+      (answer.presence as { uuid: string }[]).map((p) => p.uuid).sort(),
+      ['allowed', 'on-a'],
+      'the presence list spans both nodes',
+    )
+    t.match(await onA.next(WAIT_MS), { type: 'presence', event: 'join', uuid: 'allowed' })
+    t.match(
+      await refused.subscribe({ room_id: ROOM, token: viewer(3, ['@other']), uuid: 'refused' }),
+      { type: 'subscribed', presence_count: 3 },
+    )
+    t.match(await onA.next(WAIT_MS), { event: 'join', uuid: 'refused' }, 'node B’s joins reach A')
+
+    const published = await a.publish({
+      message: { room_id: ROOM, cmd: 'kanban_item:move', data: { id: 7 }, rights: kanbanRights() },
+    })
+    t.match(published, { status: 200, body: { accepted: [{ room_id: ROOM, offset: 1 }] } })
+    const expected = { type: 'message', room_id: ROOM, offset: 1, cmd: 'kanban_item:move' }
+    t.match(await nextNotPresence(allowed), { ...expected, data: { id: 7 } }, 'node B delivers')
+    t.match(await onA.next(WAIT_MS), expected, 'node A too')
+    t.ok(await refused.silentFor(300), 'not to a subscriber whose rights do not allow it')
+
+    refused.close()
+    t.match(await onA.next(WAIT_MS), { event: 'leave', uuid: 'refused' }, 'leaves cross too')
+  })
+
+  t.test('a client moved from node A to node B resumes with since, without loss', async (t) => {
+    const { startNode } = await setup(t, redis)
+    const [a, b] = await Promise.all([startNode('a'), startNode('b')])
+    const token = viewer(5, ['@site_active'])
+    const first = await a.connect()
+    const sub = await first.subscribe({ room_id: ROOM, token, uuid: 'mover' })
+    await a.publish({ message: { room_id: ROOM, cmd: 'm1' } })
+    const m1 = await first.next(WAIT_MS)
+    t.match(m1, { type: 'message', offset: 1, cmd: 'm1', epoch: sub.epoch })
+    first.close()
+    await first.closed
+    await a.publish({
+      messages: [
+        { room_id: ROOM, cmd: 'm2' },
+        { room_id: ROOM, cmd: 'm3' },
+      ],
+    })
+
+    const moved = await b.connect()
+    t.match(
+      await moved.subscribe({
+        room_id: ROOM,
+        token,
+        uuid: 'mover',
+        since: { epoch: m1.epoch, offset: 1 },
+      }),
+      { type: 'subscribed', epoch: m1.epoch, offset: 3, recovered: true },
+    )
+    t.match(await moved.next(WAIT_MS), { type: 'message', offset: 2, cmd: 'm2' })
+    t.match(await moved.next(WAIT_MS), { type: 'message', offset: 3, cmd: 'm3' })
+    await a.publish({ message: { room_id: ROOM, cmd: 'm4' } })
+    t.match(await moved.next(WAIT_MS), { type: 'message', offset: 4, cmd: 'm4' }, 'then live')
+  })
+
+  t.test('Redis killed and restarted: 503 and not ready meanwhile, clients kept', async (t) => {
+    const { startNode } = await setup(t, redis)
+    const [a, b] = await Promise.all([startNode('a'), startNode('b')])
+    const token = viewer(6, ['@site_active'])
+    const onA = await a.connect()
+    const onB = await b.connect()
+    await onA.subscribe({ room_id: ROOM, token, uuid: 'a' })
+    const subscribed = await onB.subscribe({ room_id: ROOM, token, uuid: 'b' })
+    await a.publish({ message: { room_id: ROOM, cmd: 'before' } })
+    t.match(await onB.next(WAIT_MS), { cmd: 'before', offset: 1, epoch: subscribed.epoch })
+    t.match(await onA.next(WAIT_MS), { cmd: 'before', offset: 1 })
+    t.match(await a.health(), { status: 200, body: { ready: true } })
+
+    await redis.kill()
+    await until('node A answers 503', async () => {
+      const answer = await a.publish({ message: { room_id: ROOM, cmd: 'lost' } })
+      return answer.status === 503
+    })
+    t.match(
+      await b.publish({ message: { room_id: ROOM, cmd: 'lost' } }),
+      { status: 503, body: { error: 'RELAY_ERR_BROKER_UNAVAILABLE' } },
+      'publish answers 503 on every node',
+    )
+    t.match(await a.health(), { status: 503, body: { ready: false, live: true } })
+    t.match(await b.health(), { status: 503, body: { ready: false, live: true } })
+    onA.send({ type: 'ping' })
+    onB.send({ type: 'ping' })
+    t.same(await onA.next(WAIT_MS), { type: 'pong' }, 'node A keeps its WebSocket clients')
+    t.same(await onB.next(WAIT_MS), { type: 'pong' }, 'node B too')
+
+    await redis.restart()
+    await until('both nodes ready again', async () => {
+      const [ha, hb] = await Promise.all([a.health(), b.health()])
+      return ha.status === 200 && hb.status === 200
+    })
+    // This Redis keeps nothing on disk: it came back empty, so each room's history starts
+    // afresh with a new epoch. PROTOCOL §6: the clients are told (resync), not fooled.
+    const after = await b.publish({ message: { room_id: ROOM, cmd: 'after' } })
+    t.equal(after.status, 200)
+    const accepted = (after.body.accepted as { epoch: string; offset: number }[])[0]!
+    t.not(accepted.epoch, subscribed.epoch, 'a new epoch')
+    for (const client of [onA, onB]) {
+      t.same(await client.next(WAIT_MS), {
+        type: 'resync',
+        room_id: ROOM,
+        epoch: accepted.epoch,
+        offset: accepted.offset,
+      })
+    }
+    await a.publish({ message: { room_id: ROOM, cmd: 'live' } })
+    for (const client of [onA, onB]) {
+      t.match(await client.next(WAIT_MS), { cmd: 'live', epoch: accepted.epoch, offset: 2 })
+    }
+    for (const node of [a, b]) {
+      t.match(node.output(), /"level":"warn"[^\n]*"msg":"Redis unreachable: broker not ready/)
+      t.match(node.output(), /"msg":"Redis reachable: broker ready"/)
+      t.notMatch(node.output(), /unhandled rejection|uncaught exception/, 'nothing crashed')
+      t.equal(node.child.exitCode, null, 'still running')
+    }
+    const late = await a.connect()
+    t.match(
+      await late.subscribe({
+        room_id: ROOM,
+        token,
+        uuid: 'late',
+        since: { epoch: subscribed.epoch, offset: 1 },
+      }),
+      { type: 'subscribed', epoch: accepted.epoch, offset: 2, recovered: false },
+      'a client resuming from before the loss is told it was not recovered',
+    )
+  })
+
+  t.test('a node killed with SIGKILL: its clients resume on the other node', async (t) => {
+    const { startNode } = await setup(t, redis)
+    const [a, b] = await Promise.all([startNode('a'), startNode('b')])
+    const token = viewer(8, ['@site_active'])
+    const onA = await a.connect()
+    await onA.subscribe({ room_id: ROOM, token, uuid: 'survivor' })
+    await b.publish({ message: { room_id: ROOM, cmd: 'm1' } })
+    const m1 = await onA.next(WAIT_MS)
+    t.match(m1, { type: 'message', offset: 1 })
+
+    await a.kill()
+    const closed = await Promise.race([
+      onA.closed,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), WAIT_MS)),
+    ])
+    t.ok(closed, 'the client sees its connection drop')
+    await b.publish({ message: { room_id: ROOM, cmd: 'm2' } })
+
+    const resumed = await b.connect()
+    t.match(
+      await resumed.subscribe({
+        room_id: ROOM,
+        token,
+        uuid: 'survivor',
+        since: { epoch: m1.epoch, offset: 1 },
+      }),
+      { type: 'subscribed', recovered: true, offset: 2 },
+    )
+    t.match(await resumed.next(WAIT_MS), { type: 'message', offset: 2, cmd: 'm2' })
+    t.match(await b.health(), { status: 200, body: { ready: true } }, 'node B unaffected')
+  })
+
+  t.test('Redis unreachable at start: a clear error and exit 1', async (t) => {
+    const cert = testCert()
+    const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-multi-'))
+    t.teardown(() => {
+      rmSync(dir, { recursive: true, force: true })
+    })
+    const file = join(dir, 'config.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        nodejs_server_jwt_private_key: TEST_KEY,
+        full_path_ssl_cert: cert.certFile,
+        full_path_ssl_key: cert.keyFile,
+        address: '127.0.0.1',
+        port: 0,
+        ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+        broker: {
+          type: 'redis',
+          url: `redis://:hunter2@127.0.0.1:${redis.port}`,
+          connect_timeout_ms: 500,
+        },
+      }),
+    )
+    await redis.kill()
+    t.teardown(() => (redis.running ? undefined : redis.restart()))
+    const child = spawn(
+      'env',
+      ['-u', 'NODE_OPTIONS', process.execPath, mainJs, `--config=${file}`],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.stdout.resume()
+    const code = await Promise.race([
+      new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c))),
+      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), WAIT_MS)),
+    ])
+    if (code === 'timeout') child.kill('SIGKILL')
+    t.equal(code, 1, 'exit 1')
+    t.match(
+      stderr,
+      /broker error: broker\.url: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? is unreachable/,
+    )
+    t.match(stderr, /broker\.wait_for_redis/, 'says how to start without Redis')
+    t.notMatch(stderr, /hunter2/, 'never shows the password')
+  })
+
+  t.test('broker.wait_for_redis: starts without Redis, ready once it answers', async (t) => {
+    const { startNode } = await setup(t, redis)
+    await redis.kill()
+    t.teardown(() => (redis.running ? undefined : redis.restart()))
+    const node = await startNode('patient', { wait_for_redis: true, connect_timeout_ms: 500 })
+    t.match(await node.health(), { status: 503, body: { ready: false, live: true } })
+    t.match(await node.publish({ message: { room_id: '1', cmd: 'early' } }), {
+      status: 503,
+      body: { error: 'RELAY_ERR_BROKER_UNAVAILABLE' },
+    })
+    await redis.restart()
+    await until('ready once Redis answers', async () => (await node.health()).status === 200)
+    t.match(await node.publish({ message: { room_id: '1', cmd: 'late' } }), {
+      status: 200,
+      body: { accepted: [{ room_id: '1', offset: 1 }] },
+    })
+  })
+}
