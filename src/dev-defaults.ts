@@ -42,17 +42,17 @@ export function projectRoot(from = dirname(fileURLToPath(import.meta.url))): str
 /**
  * Make what development mode needs, once: a self-signed certificate (SAN localhost,
  * 127.0.0.1, ::1) made by `ssl/make-self-signed.sh`, and a config file holding a random
- * 64-byte key (mode 0600). Existing files are kept. Never used when --config is given.
+ * 64-byte key (mode 0600), in `ssl` (default: the project's `ssl/`). Existing files are
+ * kept. Never used when --config is given.
  */
-export function ensureDevSetup(root = projectRoot()): DevSetup {
-  const ssl = join(root, 'ssl')
+export function ensureDevSetup(root = projectRoot(), ssl = join(root, 'ssl')): DevSetup {
   mkdirSync(ssl, { recursive: true })
   const certFile = join(ssl, 'dev-cert.pem')
   const keyFile = join(ssl, 'dev-key.pem')
   const configFile = join(ssl, 'dev-config.json')
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     try {
-      execFileSync('bash', [join(ssl, 'make-self-signed.sh'), certFile, keyFile], {
+      execFileSync('bash', [join(root, 'ssl', 'make-self-signed.sh'), certFile, keyFile], {
         stdio: ['ignore', 'ignore', 'pipe'],
       })
     } catch (err) {

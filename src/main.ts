@@ -5,6 +5,7 @@
  * load config → read TLS files → listen → drop privileges → serve;
  * signal → stop accepting → close sockets with 1001 → close broker → flush logs → exit.
  */
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { pino, type LoggerOptions } from 'pino'
@@ -12,7 +13,8 @@ import { buildApp } from './app.js'
 import { UsageError, type Command, type Io } from './cli/command.js'
 import { COMMANDS, usage } from './cli/commands.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { ensureDevSetup, type DevSetup } from './dev-defaults.js'
+import { DEMO_PATH, demoPlugin } from './demo/plugin.js'
+import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
 import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
 import { readTlsFiles } from './tls.js'
@@ -20,6 +22,13 @@ import { readTlsFiles } from './tls.js'
 const EXIT_OK = 0
 const EXIT_FAILURE = 1
 const EXIT_USAGE = 2
+
+/**
+ * Development mode keeps its generated files (key, certificate, demo board) in this folder
+ * instead of the project's `ssl/`: a second development relay (the browser tests) then
+ * shares nothing with the developer's.
+ */
+const DEV_DIR_ENV = 'TULEAP_REALTIME_DEV_DIR'
 
 /**
  * The process logger writes synchronously to stdout: every path out of the process ends in
@@ -40,6 +49,7 @@ function devBanner(config: Config, dev: DevSetup): string {
   const base = `https://${config.address}:${config.port}`
   return [
     'tuleap-realtime is running in development mode',
+    `  Kanban demo: ${base}${DEMO_PATH} (open it in two tabs, as alice, bob and carol)`,
     `  WebSocket:   wss://${config.address}:${config.port}/ws`,
     `  Publish:     POST ${base}/message`,
     `  Key:         ${dev.configFile} (nodejs_server_jwt_private_key; generated, mode 0600)`,
@@ -92,7 +102,10 @@ async function run(configFile: string | undefined): Promise<void> {
   let dev: DevSetup | null = null
   let tls
   try {
-    if (configFile === undefined) dev = ensureDevSetup()
+    if (configFile === undefined) {
+      const devDir = process.env[DEV_DIR_ENV]
+      dev = ensureDevSetup(projectRoot(), devDir === '' ? undefined : devDir)
+    }
     config = loadConfig({
       file: configFile ?? dev?.configFile,
       env: process.env,
@@ -108,6 +121,14 @@ async function run(configFile: string | undefined): Promise<void> {
   }
   const logger = processLogger(config.log_level)
   const app = await buildApp(config, { tls, logger })
+  if (dev) {
+    // Development mode only, never with --config: the Kanban demo and its stand-in backend.
+    await app.register(demoPlugin, {
+      key: config.nodejs_server_jwt_private_key,
+      ca: tls?.cert ?? null,
+      stateFile: join(dirname(dev.configFile), 'demo-board.json'),
+    })
+  }
   try {
     await app.listen({ port: config.port, host: config.address })
   } catch (err) {

@@ -60,11 +60,18 @@ resumes from the last message seen. Without --token, signs a subscriber token fo
       given ?? signSubscriberToken(user, rights, ttl, config.nodejs_server_jwt_private_key)
     const trust = trustFor(config, values.ca, values.insecure === true)
     // ws, with this command's TLS trust, behind the browser constructor's signature.
+    // ws reports a refused connection or an untrusted certificate as an 'error' event,
+    // which would crash the process without a listener; the close that follows makes the
+    // client reconnect with backoff.
     const NodeWebSocket = class extends WebSocket {
       constructor(url: string) {
         super(url, trust)
+        this.on('error', (err) => {
+          io.err(`listen: ${err.message}`)
+        })
       }
     } as unknown as WebSocketConstructor
+
     const base = values.url ?? defaultUrl(config).replace(/^http/, 'ws')
     const client = new RealtimeClient({
       url: new URL('/ws', base).href,

@@ -241,3 +241,25 @@ t.test('listen with a given token; a refused token is reported', async (t) => {
     await new Promise((r) => setTimeout(r, 50))
   t.match(err, /listen: Unauthorized \(room 7\)/, 'the refusal is printed on stderr')
 })
+
+t.test('listen reports a relay it cannot reach, and keeps trying', async (t) => {
+  const file = configFile(t, 1)
+  const listener = spawn(
+    process.execPath,
+    [MAIN, 'listen', `--config=${file}`, '--url=https://127.0.0.1:1', '--room=7'],
+    {
+      env: { PATH: process.env.PATH },
+    },
+  )
+  t.teardown(() => listener.kill())
+  let err = ''
+  listener.stderr.on('data', (c: Buffer) => (err += c.toString()))
+  let exited = false
+  listener.on('exit', () => (exited = true))
+  const until = Date.now() + 10_000
+  while (!err.includes('ECONNREFUSED') && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 50))
+  t.match(err, /listen: .*ECONNREFUSED/, 'the error is printed')
+  await new Promise((r) => setTimeout(r, 300))
+  t.notOk(exited, 'no crash: it retries')
+})
