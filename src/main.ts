@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { pino, type LoggerOptions } from 'pino'
 import { buildApp } from './app.js'
+import { BrokerStartError } from './broker/create-broker.js'
 import { UsageError, type Command, type Io } from './cli/command.js'
 import { COMMANDS, usage } from './cli/commands.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
@@ -120,7 +121,14 @@ async function run(configFile: string | undefined): Promise<void> {
     throw err
   }
   const logger = processLogger(config.log_level)
-  const app = await buildApp(config, { tls, logger })
+  let app: FastifyInstance
+  try {
+    app = await buildApp(config, { tls, logger })
+  } catch (err) {
+    // Redis unreachable at start (broker.wait_for_redis false): say so, exit 1.
+    if (err instanceof BrokerStartError) fail(logger, `broker error: ${err.message}`)
+    throw err
+  }
   if (dev) {
     // Development mode only, never with --config: the Kanban demo and its stand-in backend.
     await app.register(demoPlugin, {
