@@ -1,0 +1,165 @@
+/**
+ * What the bench's processes share: the servers under test, the message they publish,
+ * the clock, and the latency histogram.
+ */
+
+/** The servers under test: the relay, the `ws` floor, and the socket.io 4 baseline. */
+export type Kind = 'relay' | 'floor' | 'socketio'
+export const KINDS: readonly Kind[] = ['relay', 'floor', 'socketio']
+export const KIND_LABEL: Record<Kind, string> = {
+  relay: 'relay',
+  floor: 'floor',
+  socketio: 'socket.io',
+}
+
+/** Publishing phases; latencies are kept apart per phase. */
+export const PHASE = { warm: 0, steady: 1, burst: 2, throughput: 3 } as const
+export const PHASE_COUNT = 4
+
+/** The command every scenario publishes. */
+export const CMD = 'kanban_item:move'
+
+/**
+ * Microseconds on the monotonic clock. Linux's CLOCK_MONOTONIC is system-wide, so a
+ * timestamp taken in the publisher process can be subtracted from one taken in a client.
+ */
+export function nowUs(): number {
+  return Number(process.hrtime.bigint() / 1000n)
+}
+
+/** Bench bookkeeping carried in `data.bench`: per-room sequence, phase, publish time. */
+export interface BenchMark {
+  readonly seq: number
+  readonly phase: number
+  readonly t: number
+}
+
+/** A Kanban card move as Tuleap publishes it, plus the bench mark. */
+export function kanbanData(mark: BenchMark): Record<string, unknown> {
+  const item = 4000 + (mark.seq % 997)
+  return {
+    artifact_id: item,
+    in_column: 3,
+    from_column: 2,
+    ordered_destination_column_items_ids: [item, 4101, 4102, 4103, 4104, 4105, 4106, 4107],
+    bench: mark,
+  }
+}
+
+/** The `rights` of a Kanban message: every bench subscriber may see it (PROTOCOL §4, A). */
+export const KANBAN_RIGHTS = {
+  submitter_id: 1,
+  submitter_can_view: true,
+  submitter_only: ['@gpig_project_admin'],
+  tracker: ['@site_active', '@ug_101'],
+  artifact: [],
+} as const
+
+/** The groups of every bench subscriber's token. */
+export const SUBSCRIBER_GROUPS = ['@site_active', '@ug_101', '@ug_102', '@gpig_project_members']
+
+/** Room of subscriber number `i` when `rooms` rooms share the subscribers round-robin. */
+export function roomOf(i: number, rooms: number): string {
+  return rooms === 1 ? '42' : `kanban_${i % rooms}`
+}
+
+const BUCKETS_PER_E = 100
+const BUCKETS = 2200
+
+/** Log-scale latency histogram in microseconds, about 1 % resolution, mergeable. */
+export class Histogram {
+  readonly counts: Float64Array
+  count = 0
+  max = 0
+
+  constructor(counts?: Float64Array, count = 0, max = 0) {
+    this.counts = counts ?? new Float64Array(BUCKETS)
+    this.count = count
+    this.max = max
+  }
+
+  add(us: number): void {
+    const v = us < 0 ? 0 : us
+    const i = Math.min(BUCKETS - 1, Math.floor(Math.log1p(v) * BUCKETS_PER_E))
+    this.counts[i] = (this.counts[i] ?? 0) + 1
+    this.count += 1
+    if (v > this.max) this.max = v
+  }
+
+  merge(other: { counts: Float64Array; count: number; max: number }): void {
+    for (let i = 0; i < BUCKETS; i++)
+      this.counts[i] = (this.counts[i] ?? 0) + (other.counts[i] ?? 0)
+    this.count += other.count
+    if (other.max > this.max) this.max = other.max
+  }
+
+  /** The `q` quantile (0..1) in microseconds, or NaN when empty. */
+  quantile(q: number): number {
+    if (this.count === 0) return NaN
+    const rank = Math.ceil(q * this.count)
+    let seen = 0
+    for (let i = 0; i < BUCKETS; i++) {
+      seen += this.counts[i] ?? 0
+      if (seen >= rank) return Math.min(this.max, Math.expm1((i + 0.5) / BUCKETS_PER_E))
+    }
+    return this.max
+  }
+}
+
+/** Latency summary in milliseconds. */
+export interface Latency {
+  readonly count: number
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+}
+
+/** Summarise a histogram in milliseconds. */
+export function latencyOf(h: Histogram): Latency {
+  return {
+    count: h.count,
+    p50: h.quantile(0.5) / 1000,
+    p99: h.quantile(0.99) / 1000,
+    max: h.max / 1000,
+  }
+}
+
+/** Memory and CPU of a process, as its own `process.memoryUsage()`/`cpuUsage()` say. */
+export interface ProcessSample {
+  readonly rss: number
+  readonly heapUsed: number
+  readonly heapTotal: number
+  readonly external: number
+  readonly arrayBuffers: number
+  /** User plus system CPU time, microseconds. */
+  readonly cpuUs: number
+  /** Open sockets or subscribers the server knows of. */
+  readonly connections: number
+}
+
+/** This process's sample. */
+export function sampleProcess(connections: number): ProcessSample {
+  const m = process.memoryUsage()
+  const c = process.cpuUsage()
+  return {
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    cpuUs: c.user + c.system,
+    connections,
+  }
+}
+
+/** Wait `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+const started = Date.now()
+
+/** A progress line on stdout, stamped with the seconds since the bench started. */
+export function say(line: string): void {
+  process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
+}

@@ -1,0 +1,239 @@
+/**
+ * Medians over runs, the printed table, and the issue-7 targets checked against it.
+ */
+import { KINDS, KIND_LABEL, type Kind } from './common.js'
+import { lossFree, type Loss } from './scenarios.js'
+import type { FanOutResult } from './fanout.js'
+import type { ManyRoomsResult, ThroughputResult } from './workloads.js'
+
+/** Every measurement of a bench invocation, all runs. */
+export interface Measurements {
+  readonly fanOut: FanOutResult[]
+  readonly throughput: ThroughputResult[]
+  readonly manyRooms: ManyRoomsResult[]
+}
+
+/** One line of the table: a metric's median per server, and the ratios. */
+export interface Row {
+  readonly scenario: string
+  readonly metric: string
+  readonly higherIsBetter: boolean
+  readonly values: Partial<Record<Kind, number>>
+  readonly relayOverFloor: number | null
+  readonly relayOverSocketIo: number | null
+  readonly runs: number
+}
+
+/** A target of the issue, checked. `pass` is null when it could not be evaluated. */
+export interface Target {
+  readonly name: string
+  readonly pass: boolean | null
+  readonly detail: string
+}
+
+/** Median of the finite values, NaN when there is none. */
+export function median(values: readonly number[]): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b)
+  if (v.length === 0) return NaN
+  const mid = Math.floor(v.length / 2)
+  return v.length % 2 ? (v[mid] ?? NaN) : ((v[mid - 1] ?? NaN) + (v[mid] ?? NaN)) / 2
+}
+
+function row<T extends { kind: Kind }>(
+  scenario: string,
+  metric: string,
+  higherIsBetter: boolean,
+  results: readonly T[],
+  get: (r: T) => number,
+  /** Ratios of near-zero figures say nothing: leave them out. */
+  ratios = true,
+): Row {
+  const values: Partial<Record<Kind, number>> = {}
+  let runs = 0
+  for (const kind of KINDS) {
+    const mine = results.filter((r) => r.kind === kind)
+    if (mine.length === 0) continue
+    runs = Math.max(runs, mine.length)
+    values[kind] = median(mine.map(get))
+  }
+  const ratio = (other: Kind): number | null =>
+    ratios && values.relay !== undefined && values[other] !== undefined && values[other] !== 0
+      ? values.relay / values[other]
+      : null
+  return {
+    scenario,
+    metric,
+    higherIsBetter,
+    values,
+    relayOverFloor: ratio('floor'),
+    relayOverSocketIo: ratio('socketio'),
+    runs,
+  }
+}
+
+const KB = 1024
+
+/** The table's rows, in print order. */
+export function summarise(m: Measurements): Row[] {
+  const rows: Row[] = []
+  const sizes = [...new Set(m.fanOut.map((r) => r.n))].sort((a, b) => a - b)
+  for (const n of sizes) {
+    const rs = m.fanOut.filter((r) => r.n === n)
+    const sc = `fan-out, 1 room × ${n.toLocaleString('en-US')}`
+    rows.push(row(sc, 'deliveries/s (bursts)', true, rs, (r) => r.deliveriesPerSec))
+    rows.push(row(sc, 'latency p50 ms (steady)', false, rs, (r) => r.steady.p50))
+    rows.push(row(sc, 'latency p99 ms (steady)', false, rs, (r) => r.steady.p99))
+    rows.push(row(sc, 'latency max ms (steady)', false, rs, (r) => r.steady.max))
+    rows.push(row(sc, 'latency p99 ms (bursts)', false, rs, (r) => r.burst.p99))
+    rows.push(row(sc, 'server CPU µs/delivery', false, rs, (r) => r.serverCpuUsPerDelivery))
+    rows.push(row(sc, 'client CPU µs/delivery', false, rs, (r) => r.clientCpuUsPerDelivery))
+  }
+  const idle = m.fanOut.flatMap((r) => (r.idle ? [{ kind: r.kind, idle: r.idle }] : []))
+  const top = Math.max(...idle.map((r) => r.idle.connections))
+  if (idle.length > 0) {
+    const sc = `idle memory, ${top.toLocaleString('en-US')} subscribed`
+    rows.push(row(sc, 'RSS KB/connection', false, idle, (r) => r.idle.rssPerConn / KB))
+    rows.push(row(sc, 'JS heap KB/connection', false, idle, (r) => r.idle.heapPerConn / KB))
+    rows.push(
+      row(sc, 'external KB/connection', false, idle, (r) => r.idle.externalPerConn / KB, false),
+    )
+  }
+  if (m.throughput.length > 0) {
+    const sc = 'publish throughput, 100 subscribers'
+    rows.push(row(sc, 'POST /message req/s', true, m.throughput, (r) => r.requestsPerSec))
+    rows.push(row(sc, 'server CPU µs/request', false, m.throughput, (r) => r.serverCpuUsPerRequest))
+  }
+  if (m.manyRooms.length > 0) {
+    const first = m.manyRooms[0]
+    const sc = `many rooms, ${first?.rooms ?? 0} × ${(first?.subscribers ?? 0) / (first?.rooms ?? 1)}`
+    rows.push(row(sc, 'publishes/s (burst)', true, m.manyRooms, (r) => r.publishesPerSec))
+    rows.push(row(sc, 'deliveries/s (burst)', true, m.manyRooms, (r) => r.deliveriesPerSec))
+    rows.push(row(sc, 'latency p50 ms (steady)', false, m.manyRooms, (r) => r.steady.p50))
+    rows.push(row(sc, 'latency p99 ms (steady)', false, m.manyRooms, (r) => r.steady.p99))
+  }
+  return rows
+}
+
+function allLoss(m: Measurements): { kind: Kind; scenario: string; loss: Loss }[] {
+  return [
+    ...m.fanOut.map((r) => ({ kind: r.kind, scenario: `fan-out ${r.n}`, loss: r.loss })),
+    ...m.throughput.map((r) => ({ kind: r.kind, scenario: 'throughput', loss: r.loss })),
+    ...m.manyRooms.map((r) => ({ kind: r.kind, scenario: 'many rooms', loss: r.loss })),
+  ]
+}
+
+/** Runs with any loss or failure, described. */
+export function losses(m: Measurements): string[] {
+  return allLoss(m)
+    .filter((x) => !lossFree(x.loss))
+    .map((x) => `${KIND_LABEL[x.kind]} ${x.scenario}: ${JSON.stringify(x.loss)}`)
+}
+
+function check(
+  name: string,
+  ratio: number | null,
+  ok: (r: number) => boolean,
+  want: string,
+): Target {
+  if (ratio === null || !Number.isFinite(ratio)) return { name, pass: null, detail: 'not measured' }
+  return { name, pass: ok(ratio), detail: `ratio ${ratio.toFixed(2)} (${want})` }
+}
+
+/** The issue's targets, on the medians. */
+export function targets(m: Measurements, rows: readonly Row[]): Target[] {
+  const out: Target[] = []
+  for (const r of rows.filter((x) => x.metric === 'deliveries/s (bursts)')) {
+    out.push(
+      check(
+        `${r.scenario}: deliveries/s ≥ 0.8 × floor`,
+        r.relayOverFloor,
+        (x) => x >= 0.8,
+        'relay/floor ≥ 0.80',
+      ),
+    )
+    out.push(
+      check(
+        `${r.scenario}: deliveries/s ≥ 3 × socket.io`,
+        r.relayOverSocketIo,
+        (x) => x >= 3,
+        'relay/socket.io ≥ 3.00',
+      ),
+    )
+  }
+  const p99 = rows
+    .filter((x) => x.metric === 'latency p99 ms (steady)' && x.scenario.startsWith('fan-out'))
+    .at(-1)
+  if (p99) {
+    out.push(
+      check(
+        `${p99.scenario}: p99 latency ≤ 1.25 × floor`,
+        p99.relayOverFloor,
+        (x) => x <= 1.25,
+        'relay/floor ≤ 1.25',
+      ),
+    )
+  }
+  const mem = rows.find((x) => x.metric === 'RSS KB/connection')
+  if (mem) {
+    out.push(
+      check(
+        `${mem.scenario}: RSS per connection ≤ 1.2 × floor`,
+        mem.relayOverFloor,
+        (x) => x <= 1.2,
+        'relay/floor ≤ 1.20',
+      ),
+    )
+  }
+  const relayLoss = allLoss(m).filter((x) => x.kind === 'relay')
+  const lost = relayLoss.filter((x) => !lossFree(x.loss))
+  out.push({
+    name: 'relay: zero messages lost',
+    pass: relayLoss.length === 0 ? null : lost.length === 0,
+    detail: `${relayLoss.length - lost.length}/${relayLoss.length} scenario runs complete, no loss, no duplicate`,
+  })
+  return out
+}
+
+function fmt(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '—'
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US')
+  if (Math.abs(v) >= 100) return v.toFixed(0)
+  if (Math.abs(v) >= 10) return v.toFixed(1)
+  return v.toFixed(2)
+}
+
+const pad = (s: string, w: number): string => s.padStart(w)
+
+/** The table, as printed and written next to the JSON. */
+export function table(rows: readonly Row[]): string {
+  const head = ['metric (median)', 'relay', 'floor', 'socket.io', 'relay/floor', 'relay/sio']
+  const w = [34, 11, 11, 11, 12, 10]
+  const lines: string[] = []
+  let scenario = ''
+  lines.push(head.map((h, i) => (i === 0 ? h.padEnd(w[0] ?? 0) : pad(h, w[i] ?? 0))).join(''))
+  for (const r of rows) {
+    if (r.scenario !== scenario) {
+      scenario = r.scenario
+      lines.push(`${scenario}  (${r.runs} run${r.runs === 1 ? '' : 's'})`)
+    }
+    const ratio = (x: number | null): string => (x === null ? '—' : `${x.toFixed(2)}×`)
+    lines.push(
+      [
+        `  ${r.metric}`.padEnd(w[0] ?? 0),
+        pad(fmt(r.values.relay), w[1] ?? 0),
+        pad(fmt(r.values.floor), w[2] ?? 0),
+        pad(fmt(r.values.socketio), w[3] ?? 0),
+        pad(ratio(r.relayOverFloor), w[4] ?? 0),
+        pad(ratio(r.relayOverSocketIo), w[5] ?? 0),
+      ].join(''),
+    )
+  }
+  return lines.join('\n')
+}
+
+/** The targets, one PASS/FAIL line each. */
+export function targetLines(ts: readonly Target[]): string {
+  return ts
+    .map((t) => `${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.detail}`)
+    .join('\n')
+}

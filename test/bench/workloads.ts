@@ -1,0 +1,197 @@
+/**
+ * Publish throughput into a room of 100, and many small rooms. (Fan-out: fanout.ts.)
+ */
+import { PHASE, roomOf, type Kind, type Latency } from './common.js'
+import {
+  collect,
+  Deliveries,
+  setUp,
+  tally,
+  tearDown,
+  type BenchEnv,
+  type Loss,
+} from './scenarios.js'
+
+const MS = 1000
+
+/** Publish throughput parameters. */
+export interface ThroughputParams {
+  readonly subscribers: number
+  readonly durationMs: number
+  readonly concurrency: number
+  readonly pool: number
+}
+
+/** One publish-throughput measurement. */
+export interface ThroughputResult {
+  readonly kind: Kind
+  readonly requestsPerSec: number
+  readonly sent: number
+  readonly exhausted: boolean
+  /** Deliveries / time from the first POST to the last receive. */
+  readonly deliveriesPerSec: number
+  readonly serverCpuUsPerRequest: number
+  readonly tag: string
+  /** Monotonic µs window of the timed publishing, to cut a CPU profile to it. */
+  readonly windows: [number, number][]
+  readonly loss: Loss
+}
+
+/** Signed POSTs as fast as `concurrency` keep-alive requests allow, into one room. */
+export async function throughput(
+  env: BenchEnv,
+  kind: Kind,
+  p: ThroughputParams,
+  tag: string,
+): Promise<ThroughputResult> {
+  const warm = 20
+  const s = await setUp(
+    env,
+    kind,
+    {
+      subscribers: p.subscribers,
+      rooms: 1,
+      clientProcesses: 2,
+      maxSeq: warm + p.pool + 8,
+      publisherSockets: p.concurrency,
+    },
+    tag,
+  )
+  try {
+    const room = roomOf(0, 1)
+    const d = new Deliveries(s)
+    const n = s.subscribers
+    tally(
+      s,
+      await s.publisher.call(
+        'burst',
+        { rooms: [room], count: warm, concurrency: 4, phase: PHASE.warm },
+        60 * MS,
+      ),
+    )
+    await d.add(warm * n, 60 * MS)
+    const cpu0 = await s.server.call('sample', { gc: false }, 10 * MS)
+    const run = await s.publisher.call(
+      'throughput',
+      { room, durationMs: p.durationMs, concurrency: p.concurrency, pool: p.pool },
+      120 * MS + p.durationMs,
+    )
+    tally(s, run)
+    const end = await d.add(run.sent * n, 120 * MS)
+    const cpu1 = await s.server.call('sample', { gc: false }, 10 * MS)
+    const c = await collect(s, d.incomplete)
+    return {
+      kind,
+      requestsPerSec: run.sent / ((run.endUs - run.startUs) / 1e6),
+      sent: run.sent,
+      exhausted: run.exhausted,
+      deliveriesPerSec: (run.sent * n) / ((end - run.startUs) / 1e6),
+      serverCpuUsPerRequest: (cpu1.cpuUs - cpu0.cpuUs) / Math.max(1, run.sent),
+      tag,
+      windows: [[run.startUs, end]],
+      loss: c.loss,
+    }
+  } finally {
+    await tearDown(s)
+  }
+}
+
+/** Many-rooms parameters. */
+export interface ManyRoomsParams {
+  readonly rooms: number
+  readonly perRoom: number
+  readonly steadyRate: number
+  readonly burstConcurrency: number
+  readonly clientProcesses: number
+}
+
+/** One many-rooms measurement. */
+export interface ManyRoomsResult {
+  readonly kind: Kind
+  readonly rooms: number
+  readonly subscribers: number
+  readonly connectMs: number
+  readonly steady: Latency
+  readonly burst: Latency
+  readonly publishesPerSec: number
+  readonly deliveriesPerSec: number
+  readonly tag: string
+  /** Monotonic µs windows of the steady and burst phases, to cut a CPU profile to them. */
+  readonly windows: [number, number][]
+  readonly loss: Loss
+}
+
+/** `rooms` rooms of `perRoom`: one message per room at a steady rate, then a burst of two per room. */
+export async function manyRooms(
+  env: BenchEnv,
+  kind: Kind,
+  p: ManyRoomsParams,
+  tag: string,
+): Promise<ManyRoomsResult> {
+  const s = await setUp(
+    env,
+    kind,
+    {
+      subscribers: p.rooms * p.perRoom,
+      rooms: p.rooms,
+      clientProcesses: p.clientProcesses,
+      maxSeq: 16,
+      publisherSockets: 8,
+    },
+    tag,
+  )
+  try {
+    const rooms = Array.from({ length: p.rooms }, (_, i) => roomOf(i, p.rooms))
+    const d = new Deliveries(s)
+    const per = s.subscribers / p.rooms
+    const warm = Math.min(p.rooms, 100)
+    tally(
+      s,
+      await s.publisher.call(
+        'burst',
+        { rooms, count: warm, concurrency: 4, phase: PHASE.warm },
+        60 * MS,
+      ),
+    )
+    await d.add(warm * per, 60 * MS)
+    const steadyRun = tally(
+      s,
+      await s.publisher.call(
+        'steady',
+        { rooms, rate: p.steadyRate, count: p.rooms, phase: PHASE.steady },
+        60 * MS + (p.rooms / p.steadyRate) * MS,
+      ),
+    )
+    const steadyEnd = await d.add(p.rooms * per, 60 * MS)
+    const count = 2 * p.rooms
+    const run = tally(
+      s,
+      await s.publisher.call(
+        'burst',
+        { rooms, count, concurrency: p.burstConcurrency, phase: PHASE.burst },
+        120 * MS,
+      ),
+    )
+    const end = await d.add(count * per, 120 * MS)
+    const c = await collect(s, d.incomplete)
+    const seconds = (end - run.startUs) / 1e6
+    return {
+      kind,
+      rooms: p.rooms,
+      subscribers: s.subscribers,
+      connectMs: s.connectMs,
+      steady: c.latency(PHASE.steady),
+      burst: c.latency(PHASE.burst),
+      publishesPerSec: count / seconds,
+      deliveriesPerSec: (count * per) / seconds,
+      tag,
+      windows: [
+        [steadyRun.startUs, steadyEnd],
+        [run.startUs, end],
+      ],
+      loss: c.loss,
+    }
+  } finally {
+    await tearDown(s)
+  }
+}
