@@ -149,9 +149,21 @@ export function profileReport(
 ): string {
   const parts: string[] = []
   const results = [
-    ...m.fanOut.map((r) => ({ ...r, what: `fan-out to ${r.n}`, cpu: `${r.serverCpuUsPerDelivery.toFixed(1)} µs CPU per delivery in bursts` })),
-    ...m.throughput.map((r) => ({ ...r, what: 'publish throughput', cpu: `${r.serverCpuUsPerRequest.toFixed(0)} µs CPU per request` })),
-    ...m.manyRooms.map((r) => ({ ...r, what: `many rooms (${r.rooms})`, cpu: `${r.publishesPerSec.toFixed(0)} publishes/s` })),
+    ...m.fanOut.map((r) => ({
+      ...r,
+      what: `fan-out to ${r.n}`,
+      cpu: `${r.serverCpuUsPerDelivery.toFixed(1)} µs CPU per delivery in bursts`,
+    })),
+    ...m.throughput.map((r) => ({
+      ...r,
+      what: 'publish throughput',
+      cpu: `${r.serverCpuUsPerRequest.toFixed(0)} µs CPU per request`,
+    })),
+    ...m.manyRooms.map((r) => ({
+      ...r,
+      what: `many rooms (${r.rooms})`,
+      cpu: `${r.publishesPerSec.toFixed(0)} publishes/s`,
+    })),
   ]
   for (const r of results) {
     const file = join(profDir, fileOf(r.kind, r.tag))
