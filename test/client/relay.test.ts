@@ -56,7 +56,10 @@ t.test(
     await until(() => got.length === 1, 'the live message')
 
     sockets[0]?.terminate()
-    await until(() => client.state === 'reconnecting', 'reconnecting')
+    // The states seen, not the current one: with a 0–20 ms backoff the client may be open
+    // again before a poll sees it reconnecting.
+    await until(() => states.includes('reconnecting'), 'reconnecting')
+
     await relay.publish({
       messages: [
         { room_id: '42', cmd: 'two' },
