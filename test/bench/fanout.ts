@@ -112,7 +112,11 @@ export async function fanOutSeries(
     const d = new Deliveries(s)
     for (const p of ordered) {
       if (d.incomplete) break
-      if (p !== top) await shrink(s, p.n)
+      if (p !== top) {
+        await shrink(s, p.n)
+        // Collect what the dropped connections left, so that this size does not pay for it.
+        await s.server.call('sample', { gc: true }, 60 * MS)
+      }
       results.push(await fanOutSize(s, d, kind, p, p === top ? idleMemory(s) : null, tag))
     }
   } finally {
