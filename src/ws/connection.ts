@@ -63,10 +63,18 @@ export class Connection implements Member {
   constructor(
     readonly id: number,
     readonly ws: Socket,
-    readonly log: FastifyBaseLogger,
+    private readonly baseLog: FastifyBaseLogger,
     private readonly limits: ConnectionLimits,
     private readonly metrics: RelayMetrics = NO_METRICS,
   ) {}
+
+  /**
+   * A logger bound to this connection's id. Made on use, not held: connections log
+   * rarely, and a child logger kept per connection costs memory on every idle socket.
+   */
+  get log(): FastifyBaseLogger {
+    return this.baseLog.child({ conn: this.id })
+  }
 
   send(frame: Buffer): void {
     if (this.closed) return
@@ -101,6 +109,7 @@ export class Connection implements Member {
   /** The first successful subscribe: the auth timeout no longer applies. */
   subscribed(): void {
     clearTimeout(this.authTimer)
+    this.authTimer = undefined
   }
 
   /** Close with a code of the table, once; logged once. */
@@ -161,6 +170,7 @@ export class Connection implements Member {
     this.expired = false
     clearTimeout(this.expiryTimer)
     clearTimeout(this.graceTimer)
+    this.graceTimer = undefined
     this.armExpiry(nowMs)
     return wasExpired
   }

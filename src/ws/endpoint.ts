@@ -97,13 +97,35 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
   app.route({
     method: 'GET',
     url: '/ws',
+    // The plugin hands the upgrade's socket to a ServerResponse so that Fastify can route
+    // it; once the handler runs, nothing answers through that response (the reply is
+    // hijacked and ws writes the 101 itself), yet the socket would keep the response, its
+    // request, Fastify's Request/Reply and the request's logger alive for as long as the
+    // connection lasts: about 3 KB per idle subscriber. Detach it at the last hook, after
+    // every check that might still answer with an HTTP error.
+    preHandler: (request, reply, done) => {
+      if (request.ws) reply.raw.detachSocket(request.raw.socket)
+      done()
+    },
     // A plain GET (no upgrade) is answered with the catalogue's JSON, like every route.
     handler: async () => {
       throw new RelayError('RELAY_ERR_HTTP_UPGRADE_REQUIRED')
     },
     wsHandler: (socket, request) => {
       const id = nextConnectionId()
-      const conn = new Connection(id, socket, request.log.child({ conn: id }), limits, metrics)
+      const conn = new Connection(id, socket, app.log, limits, metrics)
+      // The plugin's 'error' listener closes over the Fastify request and reply (the
+      // retention above): replaced by this one, which does its job. ws emits 'error' for a
+      // peer's protocol violation once it has itself started the close with the right
+      // code (see errorHandler above): log it and let that close finish.
+      socket.removeAllListeners('error')
+      socket.on('error', (err) => {
+        conn.log.info(
+          { err: { message: err.message, code: (err as { code?: string }).code } },
+          'socket error',
+        )
+        if (socket.readyState === socket.OPEN) conn.close(CLOSE.INTERNAL)
+      })
       // Cross-site WebSocket hijacking: a browser page of another origin gets 1008
       // (PROTOCOL §5.4: do not reconnect) before anything else, hello included.
       if (!originAllowed(config.allowed_origins, request.headers.origin)) {
@@ -128,13 +150,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         hub.remove(conn)
         conn.log.debug({ close_code: code }, 'connection closed')
       })
-      socket.on('error', (err) => {
-        conn.log.info(
-          { err: { message: err.message, code: (err as { code?: string }).code } },
-          'socket error',
-        )
-      })
-      conn.log.debug({ remote: request.ip }, 'connection opened')
+      request.log.debug({ conn: id, remote: request.ip }, 'connection opened')
       conn.startAuthTimeout(config.auth_timeout_ms)
       conn.send(hello)
     },

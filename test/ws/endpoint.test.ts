@@ -1,4 +1,7 @@
 /** GET /ws over real TLS: PROTOCOL §5 frame by frame, and every refusal. */
+import type { IncomingMessage } from 'node:http'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import { startRelay } from '../helpers/relay.js'
 import { publishToken, subscriberToken } from '../helpers/tokens.js'
@@ -223,4 +226,28 @@ t.test('the uuid is fixed by the first subscribe, even when it gives none', asyn
     room_id: '2',
   })
   t.match(await client.subscribe({ room_id: '2' }), { type: 'subscribed' }, 'omitting it is fine')
+})
+
+t.test('an open connection does not keep its upgrade request alive', async (t) => {
+  // What an idle subscriber costs matters at 10,000 of them: the plugin's ServerResponse
+  // and its own 'error' listener would otherwise hold the upgrade's request, response and
+  // Fastify Request/Reply for the whole life of the connection.
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const relay = await startRelay(t)
+  const upgrades: WeakRef<IncomingMessage>[] = []
+  relay.app.server.on('upgrade', (req: IncomingMessage) => upgrades.push(new WeakRef(req)))
+  const clients = await Promise.all([relay.connect(), relay.connect(), relay.connect()])
+  for (const [i, c] of clients.entries()) {
+    await c.subscribe({ room_id: '7', token: token(200 + i), uuid: `tab-${i}` })
+  }
+  t.equal(upgrades.length, 3)
+  for (let i = 0; i < 5 && upgrades.some((r) => r.deref() !== undefined); i++) {
+    await new Promise((resolve) => setImmediate(resolve))
+    gc()
+  }
+  t.equal(upgrades.filter((r) => r.deref() !== undefined).length, 0, 'all collected')
+  const answer = await relay.publish({ message: { room_id: '7', cmd: 'after_gc' } })
+  t.equal(answer.status, 200)
+  for (const c of clients) t.match(await c.next(), { type: 'message', cmd: 'after_gc' })
 })
