@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import { CLOSE } from '../../src/errors.js'
 import { Connection, nextConnectionId, type Socket } from '../../src/ws/connection.js'
-import { startHeartbeat, type Heartbeat } from '../../src/ws/heartbeat.js'
+import { SLICES, startHeartbeat, type Heartbeat } from '../../src/ws/heartbeat.js'
 
 class FakeSocket implements Socket {
   readonly bufferedAmount = 0
@@ -118,3 +118,28 @@ t.test('one timer runs the sweep until stop()', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 60))
   t.equal(a.ws.pings, pings, 'no sweep after stop()')
 })
+
+t.test(
+  'the timer visits a tenth of the connections per step, each once per interval',
+  async (t) => {
+    const all = Array.from({ length: 3 * SLICES + 3 }, () => connection(t))
+    const hb = heartbeat(t, new Set(all.map((c) => c.conn)))
+    const pinged = () => all.filter((c) => c.ws.pings > 0).length
+    hb.step()
+    t.ok(pinged() >= 3 && pinged() <= 4, `one step pings one slice (${pinged()} of ${all.length})`)
+    for (let i = 1; i < SLICES; i++) hb.step()
+    t.same(
+      all.map((c) => c.ws.pings),
+      all.map(() => 1),
+      'after SLICES steps (one interval) every connection was pinged exactly once',
+    )
+    for (const c of all.slice(1)) c.conn.alive = true
+    for (let i = 0; i < SLICES; i++) hb.step()
+    t.equal(all[0]?.ws.terminated, 1, 'one interval later, the one that did not answer is dropped')
+    t.same(
+      all.slice(1).map((c) => [c.ws.pings, c.ws.terminated]),
+      all.slice(1).map(() => [2, 0]),
+      'the others are pinged again',
+    )
+  },
+)
