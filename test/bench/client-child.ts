@@ -16,6 +16,7 @@ import {
   Histogram,
   nowUs,
   PHASE_COUNT,
+  protocolOf,
   roomOf,
   SUBSCRIBER_GROUPS,
   type BenchMark,
@@ -116,7 +117,7 @@ interface WsFrame {
 
 function connectWs(o: ClientOptions, i: number, token: string): Promise<Sub> {
   const room = roomOf(i, o.rooms)
-  const query = o.kind === 'floor' ? `?room=${encodeURIComponent(room)}` : ''
+  const query = protocolOf(o.kind) === 'floor' ? `?room=${encodeURIComponent(room)}` : ''
   const ws = new WebSocket(`wss://127.0.0.1:${o.port}/ws${query}`, {
     agent,
     perMessageDeflate: false,
@@ -133,7 +134,7 @@ function connectWs(o: ClientOptions, i: number, token: string): Promise<Sub> {
   return new Promise((resolve, reject) => {
     ws.on('open', () => {
       ws.send(JSON.stringify({ type: 'subscribe', room_id: room, token, uuid: `bench-${i}` }))
-      if (o.kind === 'floor') resolve(sub)
+      if (protocolOf(o.kind) === 'floor') resolve(sub)
     })
     ws.on('message', (data: Buffer) => {
       const frame = JSON.parse(data.toString('utf8')) as WsFrame
@@ -214,10 +215,10 @@ async function start(o: ClientOptions): Promise<ClientApi['start']['result']> {
     while (next < o.count) {
       const i = o.first + next++
       try {
-        if (o.kind === 'socketio') subs.push(await connectSocketIo(o, i))
+        if (protocolOf(o.kind) === 'socketio') subs.push(await connectSocketIo(o, i))
         else {
           const token =
-            o.kind === 'relay'
+            protocolOf(o.kind) === 'relay'
               ? jwt.sign(
                   { exp, data: { user_id: 1000 + i, user_rights: SUBSCRIBER_GROUPS } },
                   secret,

@@ -3,13 +3,29 @@
  * the clock, and the latency histogram.
  */
 
-/** The servers under test: the relay, the `ws` floor, and the socket.io 4 baseline. */
-export type Kind = 'relay' | 'floor' | 'socketio'
-export const KINDS: readonly Kind[] = ['relay', 'floor', 'socketio']
+/**
+ * The servers under test: the relay, the `ws` floor, the socket.io 4 baseline, and the
+ * relay as two nodes sharing one Redis (issue 8): the publisher posts to node A, the
+ * subscribers are split between A and B.
+ */
+export type Kind = 'relay' | 'floor' | 'socketio' | 'cluster'
+export const KINDS: readonly Kind[] = ['relay', 'floor', 'socketio', 'cluster']
 export const KIND_LABEL: Record<Kind, string> = {
   relay: 'relay',
   floor: 'floor',
   socketio: 'socket.io',
+  cluster: 'relay ×2 (Redis)',
+}
+
+/** What clients and publisher speak to a kind: the cluster is the relay's protocol. */
+export type Protocol = 'relay' | 'floor' | 'socketio'
+export function protocolOf(kind: Kind): Protocol {
+  return kind === 'cluster' ? 'relay' : kind
+}
+
+/** Relay nodes a kind runs. */
+export function nodesOf(kind: Kind): number {
+  return kind === 'cluster' ? 2 : 1
 }
 
 /** Publishing phases; latencies are kept apart per phase. */

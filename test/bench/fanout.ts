@@ -7,6 +7,7 @@ import {
   collect,
   Deliveries,
   progress,
+  sampleAll,
   setUp,
   shrink,
   tally,
@@ -115,7 +116,7 @@ export async function fanOutSeries(
       if (p !== top) {
         await shrink(s, p.n)
         // Collect what the dropped connections left, so that this size does not pay for it.
-        await s.server.call('sample', { gc: true }, 60 * MS)
+        await sampleAll(s.servers, true)
       }
       results.push(await fanOutSize(s, d, kind, p, p === top ? idleMemory(s) : null, tag))
     }
@@ -154,7 +155,7 @@ async function fanOutSize(
     ),
   )
   const steadyEnd = await d.add(p.steadyCount * n, wait(p.steadyCount))
-  const cpu0 = await s.server.call('sample', { gc: false }, 10 * MS)
+  const cpu0 = await sampleAll(s.servers, false)
   const clients0 = await progress(s)
   const burstMs: number[] = []
   const bursts: [number, number][] = []
@@ -171,7 +172,7 @@ async function fanOutSize(
     burstMs.push((end - run.startUs) / 1000)
     bursts.push([run.startUs, end])
   }
-  const cpu1 = await s.server.call('sample', { gc: false }, 10 * MS)
+  const cpu1 = await sampleAll(s.servers, false)
   const clients1 = await progress(s)
   const c = await collect(s, d.incomplete)
   const burstDeliveries = burstMs.length * p.burstSize * n

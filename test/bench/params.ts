@@ -31,11 +31,14 @@ export interface BenchParams {
 export const USAGE = `usage: npm run bench -- [options]
   (default)            full run: fan-out 1,000/5,000/10,000, idle memory at 10,000, publish
                        throughput (100 subscribers), many rooms (1,000 × 10); 3 runs; relay,
-                       floor and socket.io; median per metric; targets PASS/FAIL
+                       floor, socket.io and cluster; median per metric; targets PASS/FAIL
   --quick              small sizes (fan-out 100/500, 50 rooms × 10), 1 run: a smoke check
   --runs N             runs per measurement
   --sizes A,B,...      fan-out room sizes
-  --kinds relay,floor,socketio
+  --kinds relay,floor,socketio,cluster
+                       cluster: the relay as two nodes on one Redis (the bench starts its own
+                       redis-server; left out when none is installed), publisher on node A,
+                       subscribers split between A and B
   --scenarios fanout,throughput,rooms
   --profile [N]        relay fan-out at N (default 10,000) once, server under --cpu-prof;
                        prints where the server's CPU goes while publishing (--kinds to
@@ -124,15 +127,17 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
     ? { rooms: 50, perRoom: 10, steadyRate: 100, burstConcurrency: 8, clientProcesses: 2 }
     : { rooms: 1000, perRoom: 10, steadyRate: 200, burstConcurrency: 8, clientProcesses: 4 }
   const idleN = count ?? (mode === 'heap' ? 2000 : 10_000)
+  const kinds =
+    mode === 'profile'
+      ? (list(values.kinds, KINDS, 'kinds') ?? ['relay'])
+      : memory
+        ? (list(values.kinds, KINDS, 'kinds') ?? ['relay', 'floor'])
+        : (list(values.kinds, KINDS, 'kinds') ?? KINDS)
+  const kindCount = kinds.length
   return {
     mode,
     runs,
-    kinds:
-      mode === 'profile'
-        ? (list(values.kinds, KINDS, 'kinds') ?? ['relay'])
-        : memory
-          ? (list(values.kinds, KINDS, 'kinds') ?? ['relay', 'floor'])
-          : (list(values.kinds, KINDS, 'kinds') ?? KINDS),
+    kinds,
     scenarios:
       mode === 'heap'
         ? ['fanout']
@@ -143,7 +148,8 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
       ? { subscribers: 100, durationMs: 2000, concurrency: 8, pool: 10_000 }
       : { subscribers: 100, durationMs: 5000, concurrency: 8, pool: 30_000 },
     manyRooms,
-    deadlineMs: (quick ? 8 : 29) * 60_000,
+    // About 2 (quick) or 9 minutes per server kind and run, plus set-up.
+    deadlineMs: (2 + (quick ? 2 : 9) * runs * kindCount) * 60_000,
     maxSubscribers: memory
       ? idleN
       : Math.max(...fanOut.map((f) => f.n), manyRooms.rooms * manyRooms.perRoom),

@@ -7,7 +7,7 @@
 import { createSecretKey, type KeyObject } from 'node:crypto'
 import { Agent, request } from 'node:https'
 import jwt from 'jsonwebtoken'
-import { CMD, kanbanData, KANBAN_RIGHTS, nowUs, PHASE, type Kind } from './common.js'
+import { CMD, kanbanData, KANBAN_RIGHTS, nowUs, PHASE, protocolOf, type Kind } from './common.js'
 import { serve } from './ipc.js'
 
 /** How the publisher child is started. */
@@ -79,7 +79,7 @@ function build(room: string, phase: number): Body {
     sender_user_id: 1,
     sender_uuid: 'bench-publisher',
   }
-  switch (opts.kind) {
+  switch (protocolOf(opts.kind)) {
     case 'relay': {
       const exp = Math.floor(Date.now() / 1000) + 120
       const token = jwt.sign({ exp, message }, secret, { algorithm: 'HS512' })

@@ -21,6 +21,8 @@ export interface Row {
   readonly values: Partial<Record<Kind, number>>
   readonly relayOverFloor: number | null
   readonly relayOverSocketIo: number | null
+  /** Two nodes on Redis over one node (issue 8's figures beside the single-node ones). */
+  readonly clusterOverRelay: number | null
   readonly runs: number
 }
 
@@ -56,17 +58,19 @@ function row<T extends { kind: Kind }>(
     runs = Math.max(runs, mine.length)
     values[kind] = median(mine.map(get))
   }
-  const ratio = (other: Kind): number | null =>
-    ratios && values.relay !== undefined && values[other] !== undefined && values[other] !== 0
-      ? values.relay / values[other]
-      : null
+  const ratio = (of: Kind, over: Kind): number | null => {
+    const a = values[of]
+    const b = values[over]
+    return ratios && a !== undefined && b !== undefined && b !== 0 ? a / b : null
+  }
   return {
     scenario,
     metric,
     higherIsBetter,
     values,
-    relayOverFloor: ratio('floor'),
-    relayOverSocketIo: ratio('socketio'),
+    relayOverFloor: ratio('relay', 'floor'),
+    relayOverSocketIo: ratio('relay', 'socketio'),
+    clusterOverRelay: ratio('cluster', 'relay'),
     runs,
   }
 }
@@ -184,10 +188,10 @@ export function targets(m: Measurements, rows: readonly Row[]): Target[] {
       ),
     )
   }
-  const relayLoss = allLoss(m).filter((x) => x.kind === 'relay')
+  const relayLoss = allLoss(m).filter((x) => x.kind === 'relay' || x.kind === 'cluster')
   const lost = relayLoss.filter((x) => !lossFree(x.loss))
   out.push({
-    name: 'relay: zero messages lost',
+    name: 'relay (one node and two): zero messages lost',
     pass: relayLoss.length === 0 ? null : lost.length === 0,
     detail: `${relayLoss.length - lost.length}/${relayLoss.length} scenario runs complete, no loss, no duplicate`,
   })
@@ -206,8 +210,16 @@ const pad = (s: string, w: number): string => s.padStart(w)
 
 /** The table, as printed and written next to the JSON. */
 export function table(rows: readonly Row[]): string {
-  const head = ['metric (median)', 'relay', 'floor', 'socket.io', 'relay/floor', 'relay/sio']
-  const w = [34, 11, 11, 11, 12, 10]
+  const head = [
+    'metric (median)',
+    'relay',
+    'floor',
+    'socket.io',
+    'relay/floor',
+    'relay/sio',
+    'relay ×2 Redis',
+  ]
+  const w = [34, 11, 11, 11, 12, 10, 15]
   const lines: string[] = []
   let scenario = ''
   lines.push(head.map((h, i) => (i === 0 ? h.padEnd(w[0] ?? 0) : pad(h, w[i] ?? 0))).join(''))
@@ -225,6 +237,7 @@ export function table(rows: readonly Row[]): string {
         pad(fmt(r.values.socketio), w[3] ?? 0),
         pad(ratio(r.relayOverFloor), w[4] ?? 0),
         pad(ratio(r.relayOverSocketIo), w[5] ?? 0),
+        pad(fmt(r.values.cluster), w[6] ?? 0),
       ].join(''),
     )
   }

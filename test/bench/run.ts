@@ -14,7 +14,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { say, type Kind } from './common.js'
+import { startRedis } from '../helpers/redis.js'
+import { KIND_LABEL, say, type Kind } from './common.js'
 import { contentionText, machine, sh, watchContention } from './machine.js'
 import { measure, memoryMode, profileReport } from './modes.js'
 import { parseParams, USAGE, type BenchParams } from './params.js'
@@ -41,9 +42,33 @@ function makeCert(): { certFile: string; keyFile: string } {
   return { certFile, keyFile }
 }
 
-function environment(p: BenchParams, profDir: string, logDir: string): BenchEnv {
+/** Run at exit, in order: what the bench started outside its children. */
+const cleanups: (() => unknown)[] = []
+
+/**
+ * The cluster's redis-server (test/helpers/redis.ts: own port on 127.0.0.1, no
+ * persistence), or null when none is installed: then the cluster is left out.
+ */
+async function clusterRedis(): Promise<string | null> {
+  const skipped: string[] = []
+  const redis = await startRedis({
+    teardown: (fn) => cleanups.push(fn),
+    fail: (message) => skipped.push(message),
+    pass: (message) => skipped.push(message),
+  })
+  for (const why of skipped) say(`${KIND_LABEL.cluster} left out: ${why}`)
+  return redis?.url ?? null
+}
+
+function environment(
+  p: BenchParams,
+  profDir: string,
+  logDir: string,
+  redisUrl: string | null,
+): BenchEnv {
   const { certFile, keyFile } = makeCert()
   return {
+    ...(redisUrl === null ? {} : { redisUrl }),
     certFile,
     keyFile,
     ca: readFileSync(certFile, 'utf8'),
@@ -94,7 +119,12 @@ async function main(): Promise<number> {
   const profDir = join(resultsDir, 'profiles')
   mkdirSync(logDir, { recursive: true })
   mkdirSync(profDir, { recursive: true })
-  const env = environment(p, profDir, logDir)
+  let redisUrl: string | null = null
+  if (p.kinds.includes('cluster')) {
+    redisUrl = await clusterRedis()
+    if (redisUrl === null) p = { ...p, kinds: p.kinds.filter((k) => k !== 'cluster') }
+  }
+  const env = environment(p, profDir, logDir, redisUrl)
   const deadline = setTimeout(() => {
     process.stderr.write(`bench: deadline of ${p.deadlineMs / 60_000} min passed; aborting\n`)
     process.exit(1)
@@ -169,12 +199,25 @@ async function main(): Promise<number> {
   return 0
 }
 
+// An exit that did not wait (the deadline) still signals what it started (kill is sync).
+process.on('exit', () => {
+  for (const c of cleanups.splice(0)) void c()
+})
+
+async function cleanUp(): Promise<void> {
+  for (const c of cleanups.splice(0)) await c()
+}
+
 main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
+  async (code) => {
+    await cleanUp()
+    process.exit(code)
+  },
+  async (err: unknown) => {
     process.stderr.write(
       `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     )
+    await cleanUp()
     process.exit(1)
   },
 )

@@ -2,11 +2,13 @@
  * The scenarios of issue 7, each run against one server kind in fresh processes: a
  * server child, client children holding the subscribers, and a publisher child.
  */
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { ClientApi, ClientReport } from './client-child.js'
 import {
   Histogram,
   latencyOf,
+  nodesOf,
   sleep,
   type Kind,
   type Latency,
@@ -31,6 +33,8 @@ export interface BenchEnv {
   readonly connectConcurrency: number
   /** Heap snapshot files to write before and after connecting (`--heap`), if any. */
   readonly snapshots?: (kind: Kind) => { readonly before: string; readonly after: string }
+  /** The bench's own redis-server, when the cluster kind runs. */
+  readonly redisUrl?: string
 }
 
 /** Loss accounting of one scenario: anything non-zero fails the run. */
@@ -49,7 +53,10 @@ export interface Loss {
 
 /** A running scenario's processes. */
 export interface Setup {
+  /** The node the publisher posts to. */
   readonly server: Child<ServerApi>
+  /** Every node: `server` alone, or both cluster nodes. */
+  readonly servers: Child<ServerApi>[]
   readonly clients: Child<ClientApi>[]
   readonly publisher: Child<PublisherApi>
   readonly connectMs: number
@@ -79,24 +86,48 @@ export async function setUp(
   layout: Layout,
   tag: string,
 ): Promise<Setup> {
-  const server = spawnChild<ServerApi>({
-    name: `${kind} server`,
-    script: join(env.here, 'server-child.js'),
-    execArgv: ['--expose-gc', ...env.serverFlags(kind, tag)],
-    logFile: join(env.logDir, `${tag}-${kind}-server.log`),
-  })
+  const nodes = nodesOf(kind)
+  if (nodes > 1 && env.redisUrl === undefined) throw new Error(`${kind} needs redis-server`)
+  // A fresh prefix: nothing of an earlier scenario's history is seen.
+  const redis = env.redisUrl
+    ? { url: env.redisUrl, keyPrefix: `bench-${tag}-${randomBytes(4).toString('hex')}:` }
+    : undefined
+  const servers = Array.from({ length: nodes }, (_, i) =>
+    spawnChild<ServerApi>({
+      name: `${kind} server${nodes > 1 ? ` ${i}` : ''}`,
+      script: join(env.here, 'server-child.js'),
+      execArgv: ['--expose-gc', ...env.serverFlags(kind, nodes > 1 ? `${tag}-node${i}` : tag)],
+      logFile: join(env.logDir, `${tag}-${kind}-server${nodes > 1 ? i : ''}.log`),
+    }),
+  )
+  const server = servers[0] as Child<ServerApi>
   const clients: Child<ClientApi>[] = []
   let publisher: Child<PublisherApi> | undefined
   try {
-    const { port } = await server.call(
-      'start',
-      { kind, certFile: env.certFile, keyFile: env.keyFile, key: env.key },
-      30 * MS,
-    )
-    const before = await server.call('sample', { gc: true }, 30 * MS)
+    const ports = (
+      await Promise.all(
+        servers.map((node) =>
+          node.call(
+            'start',
+            {
+              kind,
+              certFile: env.certFile,
+              keyFile: env.keyFile,
+              key: env.key,
+              ...(nodes > 1 && redis ? { redis } : {}),
+            },
+            30 * MS,
+          ),
+        ),
+      )
+    ).map((r) => r.port)
+    const port = ports[0] ?? 0
+    const before = await sampleAll(servers, true)
     const snapshots = env.snapshots?.(kind)
     if (snapshots) await server.call('snapshot', { file: snapshots.before }, 120 * MS)
-    const per = Math.ceil(layout.subscribers / layout.clientProcesses)
+    // Subscribers are split evenly between the nodes: at least one client process each.
+    const processes = Math.max(nodes, layout.clientProcesses)
+    const per = Math.ceil(layout.subscribers / processes)
     const starts = []
     for (let p = 0, first = 0; first < layout.subscribers; p++, first += per) {
       const client = spawnChild<ClientApi>({
@@ -110,7 +141,7 @@ export async function setUp(
           'start',
           {
             kind,
-            port,
+            port: ports[p % nodes] ?? port,
             ca: env.ca,
             key: env.key,
             first,
@@ -128,7 +159,7 @@ export async function setUp(
     const connectMs = Date.now() - t0
     const notes = connected.flatMap((c) => c.errors)
     await sleep(500)
-    const after = await server.call('sample', { gc: true }, 60 * MS)
+    const after = await sampleAll(servers, true)
     if (snapshots) await server.call('snapshot', { file: snapshots.after }, 300 * MS)
     publisher = spawnChild<PublisherApi>({
       name: `${kind} publisher`,
@@ -141,6 +172,7 @@ export async function setUp(
     )
     return {
       server,
+      servers,
       clients,
       publisher,
       connectMs,
@@ -150,7 +182,9 @@ export async function setUp(
       failures: { connect: connected.reduce((s, c) => s + c.failed, 0), publish: 0, notes },
     }
   } catch (err) {
-    await Promise.all([server, ...clients, ...(publisher ? [publisher] : [])].map((c) => c.stop()))
+    await Promise.all(
+      [...servers, ...clients, ...(publisher ? [publisher] : [])].map((c) => c.stop()),
+    )
     throw err
   }
 }
@@ -169,7 +203,7 @@ export async function shrink(s: Setup, n: number, timeoutMs = 60 * MS): Promise<
   s.subscribers = results.reduce((sum, r) => sum + r.subscribers, 0)
   results.forEach((r, i) => (s.perProcess[i] = r.subscribers))
   const deadline = Date.now() + timeoutMs
-  while ((await s.server.call('sample', { gc: false }, 10 * MS)).connections > s.subscribers) {
+  while ((await sampleAll(s.servers, false)).connections > s.subscribers) {
     if (Date.now() > deadline) throw new Error(`the server still counts more than ${n} connections`)
     await sleep(100)
   }
@@ -178,7 +212,28 @@ export async function shrink(s: Setup, n: number, timeoutMs = 60 * MS): Promise<
 /** Stop every process of a setup: clients first, then publisher and server. */
 export async function tearDown(s: Setup): Promise<void> {
   await Promise.all(s.clients.map((c) => c.stop()))
-  await Promise.all([s.publisher.stop(), s.server.stop()])
+  await Promise.all([s.publisher.stop(), ...s.servers.map((n) => n.stop())])
+}
+
+/**
+ * Memory, CPU and connections of every node, summed (the cluster's figures are the
+ * whole cluster's). With `gc`, each node collects garbage first.
+ */
+export async function sampleAll(
+  servers: readonly Child<ServerApi>[],
+  gc: boolean,
+): Promise<ProcessSample> {
+  const all = await Promise.all(servers.map((n) => n.call('sample', { gc }, 60 * MS)))
+  const sum = (f: (x: ProcessSample) => number): number => all.reduce((a, x) => a + f(x), 0)
+  return {
+    rss: sum((x) => x.rss),
+    heapUsed: sum((x) => x.heapUsed),
+    heapTotal: sum((x) => x.heapTotal),
+    external: sum((x) => x.external),
+    arrayBuffers: sum((x) => x.arrayBuffers),
+    cpuUs: sum((x) => x.cpuUs),
+    connections: sum((x) => x.connections),
+  }
 }
 
 /** Count a publish run's failures into the setup. */

@@ -4,7 +4,8 @@
  * - floor: the least a Node `ws` server over https can do: a POST's body, untouched, is
  *   sent as one Buffer to every socket of the room named in the URL, no checks at all;
  * - socketio: what the historic Tuleap relay did: socket.io 4 over https, a token-less
- *   `join` event, a JSON POST whose handler loops over the room and `emit`s per socket.
+ *   `join` event, a JSON POST whose handler loops over the room and `emit`s per socket;
+ * - cluster: one relay node of a two-node cluster on one Redis (one child per node).
  */
 import { readFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -24,6 +25,8 @@ export interface ServerOptions {
   readonly keyFile: string
   /** The shared HMAC key (relay only). */
   readonly key: string
+  /** The cluster's Redis, and the key prefix its nodes share (cluster only). */
+  readonly redis?: { readonly url: string; readonly keyPrefix: string }
 }
 
 /** A listening server under test. */
@@ -37,6 +40,7 @@ export interface RunningServer {
 export function startServer(opts: ServerOptions): Promise<RunningServer> {
   switch (opts.kind) {
     case 'relay':
+    case 'cluster':
       return startRelay(opts)
     case 'floor':
       return startFloor(opts)
@@ -56,6 +60,9 @@ async function startRelay(opts: ServerOptions): Promise<RunningServer> {
       log_level: 'info',
       // The publisher is one peer address; measure the publish path, not the limiter.
       publish_rate_per_minute: 1_000_000_000,
+      ...(opts.redis
+        ? { broker: { type: 'redis', url: opts.redis.url, key_prefix: opts.redis.keyPrefix } }
+        : {}),
     },
   })
   const app = await buildApp(config, { tls: readTlsFiles(config) })

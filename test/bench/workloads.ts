@@ -5,6 +5,7 @@ import { PHASE, roomOf, type Kind, type Latency } from './common.js'
 import {
   collect,
   Deliveries,
+  sampleAll,
   setUp,
   tally,
   tearDown,
@@ -70,7 +71,7 @@ export async function throughput(
       ),
     )
     await d.add(warm * n, 60 * MS)
-    const cpu0 = await s.server.call('sample', { gc: false }, 10 * MS)
+    const cpu0 = await sampleAll(s.servers, false)
     const run = await s.publisher.call(
       'throughput',
       { room, durationMs: p.durationMs, concurrency: p.concurrency, pool: p.pool },
@@ -78,7 +79,7 @@ export async function throughput(
     )
     tally(s, run)
     const end = await d.add(run.sent * n, 120 * MS)
-    const cpu1 = await s.server.call('sample', { gc: false }, 10 * MS)
+    const cpu1 = await sampleAll(s.servers, false)
     const c = await collect(s, d.incomplete)
     return {
       kind,
