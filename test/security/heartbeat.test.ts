@@ -1,5 +1,6 @@
 /**
- * Dead peers (issue item 1): one sweep for all connections; a connection that did not
+ * Dead peers (issue item 1): one timer for all connections, each visited once per
+ * interval (a tenth of them per tenth of the interval); a connection that did not
  * answer the previous ping is terminated, the others are pinged. The sweep is proven on
  * fake connections under the fake clock, then end to end against a real client that
  * never answers pings.
@@ -13,10 +14,11 @@ import { subscriberToken } from '../helpers/tokens.js'
 import { within } from './hostile.js'
 
 /** The parts of a Connection the sweep touches, recording what it does. */
-function fakeConnection(name: string) {
+function fakeConnection(name: string, id: number) {
   const calls: string[] = []
   const conn = {
     name,
+    id,
     alive: true,
     calls,
     ws: {
@@ -31,9 +33,10 @@ function fakeConnection(name: string) {
 t.test('the sweep, under the fake clock', async (t) => {
   const clock = new Clock()
   t.teardown(clock.enter())
-  const answers = fakeConnection('answers')
-  const silent = fakeConnection('silent')
-  const broken = fakeConnection('broken')
+  // Ids 0, 1, 2: the first three tenths of the interval.
+  const answers = fakeConnection('answers', 0)
+  const silent = fakeConnection('silent', 1)
+  const broken = fakeConnection('broken', 2)
   broken.ws.ping = () => {
     broken.calls.push('ping throws')
     throw new Error('socket gone')
@@ -42,41 +45,49 @@ t.test('the sweep, under the fake clock', async (t) => {
   const heartbeat = startHeartbeat(set as unknown as ReadonlySet<Connection>, 25_000)
   t.teardown(() => heartbeat.stop())
 
-  clock.advance(24_999)
-  t.same([answers.calls, silent.calls, broken.calls], [[], [], []], 'nothing before one interval')
+  // The fake clock runs an interval timer once per advance: advance step by step.
+  const advance = (ms: number) => {
+    for (let i = 0; i < ms / 2_500; i++) clock.advance(2_500)
+  }
+  clock.advance(2_499)
+  t.same([answers.calls, silent.calls, broken.calls], [[], [], []], 'nothing before a tenth')
   clock.advance(1)
-  t.same(answers.calls, ['ping'], 'after one interval every live connection is pinged')
+  t.same([answers.calls, silent.calls], [['ping'], []], 'the first slice is pinged')
+  advance(25_000 - 2_500)
+  t.same(answers.calls, ['ping'], 'after one interval every live connection is pinged once')
   t.same(silent.calls, ['ping'])
   t.notOk(answers.alive, 'and marked: it must answer before the next sweep')
   t.notOk(silent.alive)
   t.same(broken.calls, ['ping throws', 'terminate'], 'a ping that throws terminates at once')
 
   answers.alive = true // its pong arrived
-  clock.advance(25_000)
+  advance(25_000)
   t.same(answers.calls, ['ping', 'ping'], 'the one that answered is pinged again')
   t.same(silent.calls, ['ping', 'terminate'], 'the one that did not answer is terminated')
 
   heartbeat.stop()
-  clock.advance(100_000)
+  advance(100_000)
   t.same(answers.calls, ['ping', 'ping'], 'stop() ends the sweeps')
 })
 
 t.test('a real client that never answers pings is terminated', async (t) => {
   const interval = 300
   const relay = await startRelay(t, { heartbeat_interval_ms: interval })
-  const deaf = await relay.connect({ autoPong: false })
+  const started = Date.now()
+  const deaf = relay.open({ autoPong: false })
+  let pings = 0
+  deaf.ws.on('ping', () => (pings += 1))
+  await deaf.opened
+  t.match(await deaf.next(), { type: 'hello' })
   const healthy = await relay.connect()
   const token = subscriberToken(1, ['@site_active'])
   await deaf.subscribe({ room_id: 'hb', token, uuid: 'deaf' })
   await healthy.subscribe({ room_id: 'hb', token, uuid: 'healthy' })
-  let pings = 0
-  deaf.ws.on('ping', () => (pings += 1))
-  const started = Date.now()
   const { code } = await within(deaf.closed, interval * 15, 'termination')
   const after = Date.now() - started
   t.equal(code, 1006, 'terminated without a close frame (1006 on the client side)')
   t.ok(pings >= 1, `it was pinged (${pings}) before`)
-  t.ok(after <= interval * 5, `within about two intervals (${after} ms)`)
+  t.ok(after <= interval * 5, `within about two intervals of connecting (${after} ms)`)
   t.equal(healthy.ws.readyState, healthy.ws.OPEN, 'a client that answers stays')
   await new Promise((resolve) => setTimeout(resolve, interval * 3))
   t.equal(healthy.ws.readyState, healthy.ws.OPEN, 'and stays over several sweeps')
