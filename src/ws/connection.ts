@@ -4,6 +4,7 @@ import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
 import { errorFrame } from '../hub/frames.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 import type { Member } from '../hub/room.js'
+import type { Corkable, WriteBatch } from './write-batch.js'
 
 /** What a connection needs of its socket: a `ws` WebSocket in production. */
 export interface Socket {
@@ -21,6 +22,22 @@ export interface ConnectionLimits {
   readonly maxFramesPerSecond: number
   readonly maxMalformedFrames: number
 }
+
+/** The underlying stream of the socket, and the batch its writes join (production only). */
+export interface Batching {
+  readonly stream: Corkable
+  readonly batch: WriteBatch
+}
+
+/**
+ * A batched socket holding more than this is flushed at once rather than at the end of
+ * the turn: batching is for many small frames, and what it holds must not count towards
+ * `slow_consumer_bytes` for a client that reads.
+ */
+export const BATCH_FLUSH_BYTES = 65_536
+
+/** ws's send options for every frame: text, shared between calls. */
+const TEXT = { binary: false } as const
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** Frame-rate window: the allowance is averaged over this many seconds. */
@@ -40,7 +57,7 @@ export function nextConnectionId(): number {
  * way to write to it. `send` checks backpressure before every write and closes a slow
  * consumer with 4009; nothing here throws on what the peer does.
  */
-export class Connection implements Member {
+export class Connection implements Member, Corkable {
   userId = 0
   groups: ReadonlySet<string> = NO_GROUPS
   uuid: string | null = null
@@ -59,6 +76,13 @@ export class Connection implements Member {
   private expiryTimer: NodeJS.Timeout | undefined
   private authTimer: NodeJS.Timeout | undefined
   private graceTimer: NodeJS.Timeout | undefined
+  /** Whether the stream is corked in the current batch. */
+  private batched = false
+
+  /** What a batched socket may hold before it is flushed (below the slow-consumer bound). */
+  private get flushBytes(): number {
+    return Math.min(BATCH_FLUSH_BYTES, this.limits.slowConsumerBytes / 2)
+  }
 
   constructor(
     readonly id: number,
@@ -66,6 +90,7 @@ export class Connection implements Member {
     private readonly baseLog: FastifyBaseLogger,
     private readonly limits: ConnectionLimits,
     private readonly metrics: RelayMetrics = NO_METRICS,
+    private readonly batching: Batching | null = null,
   ) {}
 
   /**
@@ -82,7 +107,22 @@ export class Connection implements Member {
       this.close(CLOSE.SLOW_CONSUMER, `more than ${this.limits.slowConsumerBytes} bytes queued`)
       return
     }
-    this.ws.send(frame, { binary: false })
+    if (this.batching && !this.batched) {
+      this.batched = true
+      this.batching.batch.hold(this)
+    }
+    this.ws.send(frame, TEXT)
+    if (this.batched && this.ws.bufferedAmount > this.flushBytes) this.uncork()
+  }
+
+  cork(): void {
+    this.batching?.stream.cork()
+  }
+
+  /** The batch is flushed: what this turn queued leaves now. */
+  uncork(): void {
+    this.batched = false
+    this.batching?.stream.uncork()
   }
 
   /** Send an `error` frame; the connection stays open. */

@@ -8,6 +8,7 @@ import type { Hub } from '../hub/hub.js'
 import type { RelayMetrics } from '../metrics.js'
 import { Connection, nextConnectionId, type ConnectionLimits } from './connection.js'
 import { startHeartbeat } from './heartbeat.js'
+import { WriteBatch } from './write-batch.js'
 import { handleFrame, type SessionContext } from './session.js'
 
 /** What the WebSocket endpoint needs. */
@@ -88,6 +89,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     },
   })
 
+  const batch = new WriteBatch()
   const heartbeat = startHeartbeat(connections, config.heartbeat_interval_ms)
   app.addHook('onClose', (_app, done) => {
     heartbeat.stop()
@@ -113,7 +115,10 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     },
     wsHandler: (socket, request) => {
       const id = nextConnectionId()
-      const conn = new Connection(id, socket, app.log, limits, metrics)
+      const conn = new Connection(id, socket, app.log, limits, metrics, {
+        stream: request.raw.socket,
+        batch,
+      })
       // The plugin's 'error' listener closes over the Fastify request and reply (the
       // retention above): replaced by this one, which does its job. ws emits 'error' for a
       // peer's protocol violation once it has itself started the close with the right

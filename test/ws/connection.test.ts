@@ -7,7 +7,13 @@ import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import type { SubscriberClaims } from '../../src/auth/token.js'
 import { CLOSE } from '../../src/errors.js'
-import { Connection, nextConnectionId, type Socket } from '../../src/ws/connection.js'
+import {
+  BATCH_FLUSH_BYTES,
+  Connection,
+  nextConnectionId,
+  type Socket,
+} from '../../src/ws/connection.js'
+import { WriteBatch } from '../../src/ws/write-batch.js'
 
 /** A socket that records what the connection does to it. */
 class FakeSocket implements Socket {
@@ -253,4 +259,70 @@ t.test('fail closes with 1011, once', async (t) => {
   conn.fail()
   conn.fail()
   t.same(ws.closes, [{ code: 1011, reason: 'internal error' }])
+})
+
+t.test('batching: one cork per turn, flushed after it or once it holds enough', async (t) => {
+  const ws = new FakeSocket()
+  const stream = { corks: 0, uncorks: 0 }
+  const batch = new WriteBatch()
+  const conn = new Connection(
+    nextConnectionId(),
+    ws,
+    log,
+    { ...LIMITS, slowConsumerBytes: 1 << 20 },
+    undefined,
+    {
+      stream: { cork: () => void (stream.corks += 1), uncork: () => void (stream.uncorks += 1) },
+      batch,
+    },
+  )
+  t.teardown(() => {
+    conn.close(CLOSE.NORMAL)
+  })
+  conn.send(Buffer.from('{"a":1}'))
+  conn.send(Buffer.from('{"a":2}'))
+  t.same([stream.corks, stream.uncorks, ws.sent.length], [1, 0, 2], 'both frames held in one cork')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same([stream.corks, stream.uncorks], [1, 1], 'released after the turn')
+
+  ws.bufferedAmount = BATCH_FLUSH_BYTES + 1 // what ws reports once the frame is queued
+  conn.send(Buffer.from('{"a":3}'))
+  t.same(
+    [stream.corks, stream.uncorks],
+    [2, 2],
+    'more than BATCH_FLUSH_BYTES held: flushed at once',
+  )
+  ws.bufferedAmount = 0
+  conn.send(Buffer.from('{"a":4}'))
+  t.equal(stream.corks, 3, 'the next frame of the same turn is held again')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.ok(stream.uncorks >= 3, 'and released')
+  t.equal(ws.sent.length, 4, 'every frame written, in order')
+  t.same(
+    ws.frames().map((f) => f.a),
+    [1, 2, 3, 4],
+  )
+})
+
+t.test('batching holds less than half of slow_consumer_bytes', async (t) => {
+  const ws = new FakeSocket()
+  let uncorks = 0
+  const conn = new Connection(
+    nextConnectionId(),
+    ws,
+    log,
+    { ...LIMITS, slowConsumerBytes: 1000 },
+    undefined,
+    {
+      stream: { cork: () => undefined, uncork: () => void (uncorks += 1) },
+      batch: new WriteBatch(),
+    },
+  )
+  t.teardown(() => {
+    conn.close(CLOSE.NORMAL)
+  })
+  ws.bufferedAmount = 501
+  conn.send(Buffer.from('{}'))
+  t.equal(uncorks, 1, 'flushed at once')
+  t.same(ws.closes, [], 'and not taken for a slow consumer')
 })
