@@ -1,6 +1,6 @@
 /**
  * Dead peers (issue item 1): one timer for all connections, each visited once per
- * interval (a tenth of them per tenth of the interval); a connection that did not
+ * interval (one slice of them per step, SLICES steps per interval); a connection that did not
  * answer the previous ping is terminated, the others are pinged. The sweep is proven on
  * fake connections under the fake clock, then end to end against a real client that
  * never answers pings.
@@ -8,7 +8,7 @@
 import { Clock } from '@tapjs/clock'
 import t from 'tap'
 import type { Connection } from '../../src/ws/connection.js'
-import { startHeartbeat } from '../../src/ws/heartbeat.js'
+import { SLICES, startHeartbeat } from '../../src/ws/heartbeat.js'
 import { startRelay } from '../helpers/relay.js'
 import { subscriberToken } from '../helpers/tokens.js'
 import { within } from './hostile.js'
@@ -33,7 +33,7 @@ function fakeConnection(name: string, id: number) {
 t.test('the sweep, under the fake clock', async (t) => {
   const clock = new Clock()
   t.teardown(clock.enter())
-  // Ids 0, 1, 2: the first three tenths of the interval.
+  // Ids 0, 1, 2: the first three steps of the interval.
   const answers = fakeConnection('answers', 0)
   const silent = fakeConnection('silent', 1)
   const broken = fakeConnection('broken', 2)
@@ -46,14 +46,15 @@ t.test('the sweep, under the fake clock', async (t) => {
   t.teardown(() => heartbeat.stop())
 
   // The fake clock runs an interval timer once per advance: advance step by step.
+  const step = 25_000 / SLICES
   const advance = (ms: number) => {
-    for (let i = 0; i < ms / 2_500; i++) clock.advance(2_500)
+    for (let i = 0; i < ms / step; i++) clock.advance(step)
   }
-  clock.advance(2_499)
-  t.same([answers.calls, silent.calls, broken.calls], [[], [], []], 'nothing before a tenth')
+  clock.advance(step - 1)
+  t.same([answers.calls, silent.calls, broken.calls], [[], [], []], 'nothing before one step')
   clock.advance(1)
   t.same([answers.calls, silent.calls], [['ping'], []], 'the first slice is pinged')
-  advance(25_000 - 2_500)
+  advance(25_000 - step)
   t.same(answers.calls, ['ping'], 'after one interval every live connection is pinged once')
   t.same(silent.calls, ['ping'])
   t.notOk(answers.alive, 'and marked: it must answer before the next sweep')

@@ -120,7 +120,7 @@ t.test('one timer runs the sweep until stop()', async (t) => {
 })
 
 t.test(
-  'the timer visits a tenth of the connections per step, each once per interval',
+  'the timer visits one slice of the connections per step, each once per interval',
   async (t) => {
     const all = Array.from({ length: 3 * SLICES + 3 }, () => connection(t))
     const hb = heartbeat(t, new Set(all.map((c) => c.conn)))
