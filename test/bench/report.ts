@@ -41,7 +41,12 @@ export function median(values: readonly number[]): number {
   return v.length % 2 ? (v[mid] ?? NaN) : ((v[mid - 1] ?? NaN) + (v[mid] ?? NaN)) / 2
 }
 
-function row<T extends { kind: Kind }>(
+/**
+ * One metric's medians. A run that did not complete (a publish failed, deliveries timed
+ * out) measured nothing sound: it is reported under losses and left out of the medians,
+ * where its zero would flatter whoever it is compared with.
+ */
+function row<T extends { kind: Kind; loss?: Loss }>(
   scenario: string,
   metric: string,
   higherIsBetter: boolean,
@@ -53,7 +58,7 @@ function row<T extends { kind: Kind }>(
   const values: Partial<Record<Kind, number>> = {}
   let runs = 0
   for (const kind of KINDS) {
-    const mine = results.filter((r) => r.kind === kind)
+    const mine = results.filter((r) => r.kind === kind && r.loss?.incomplete !== true)
     if (mine.length === 0) continue
     runs = Math.max(runs, mine.length)
     values[kind] = median(mine.map(get))
