@@ -103,7 +103,8 @@ export class Connection implements Member, Corkable {
 
   send(frame: Buffer): void {
     if (this.closed) return
-    if (this.ws.bufferedAmount > this.limits.slowConsumerBytes) {
+    const queued = this.ws.bufferedAmount
+    if (queued > this.limits.slowConsumerBytes) {
       this.close(CLOSE.SLOW_CONSUMER, `more than ${this.limits.slowConsumerBytes} bytes queued`)
       return
     }
@@ -112,7 +113,7 @@ export class Connection implements Member, Corkable {
       this.batching.batch.hold(this)
     }
     this.ws.send(frame, TEXT)
-    if (this.batched && this.ws.bufferedAmount > this.flushBytes) this.uncork()
+    if (this.batched && queued + frame.length > this.flushBytes) this.uncork()
   }
 
   cork(): void {
