@@ -35,4 +35,9 @@ t.test('ALPN over the real TLS server', async (t) => {
     'a client speaking only h2 is refused at the handshake, as by Node’s default',
   )
   t.equal((await relay.request('GET', '/health')).status, 200)
+  t.equal(
+    (relay.app.server as { ALPNProtocols?: unknown }).ALPNProtocols,
+    undefined,
+    'no ALPN list for Node to copy into every TLS socket',
+  )
 })
