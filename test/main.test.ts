@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { testCert } from './helpers/certs.js'
-import { TEST_KEY } from './helpers/config.js'
+import { testConfigFile } from './helpers/config.js'
 import { subscriberToken } from './helpers/tokens.js'
 
 const mainJs = fileURLToPath(new URL('../dist/src/main.js', import.meta.url))
@@ -231,23 +231,9 @@ t.test('the relay process', async (t) => {
   t.teardown(() => {
     rmSync(dir, { recursive: true, force: true })
   })
-  let files = 0
   /** A config file: the test key and certificate on 127.0.0.1, then `values`. */
-  const configFile = (values: Record<string, unknown>): string => {
-    const file = join(dir, `config-${++files}.json`)
-    writeFileSync(
-      file,
-      JSON.stringify({
-        nodejs_server_jwt_private_key: TEST_KEY,
-        full_path_ssl_cert: cert.certFile,
-        full_path_ssl_key: cert.keyFile,
-        address: '127.0.0.1',
-        log_level: 'info',
-        ...values,
-      }),
-    )
-    return file
-  }
+  const configFile = (values: Record<string, unknown>): string =>
+    testConfigFile(t, { log_level: 'info', ...values })
   /** As root, the relay must be told whom to become. */
   const dropTo = isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}
 

@@ -3,14 +3,10 @@
  * messages, and a publish → listen round trip.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createTokenVerifier } from '../../src/auth/token.js'
-import { testCert } from '../helpers/certs.js'
-import { TEST_KEY } from '../helpers/config.js'
+import { TEST_KEY, testConfigFile } from '../helpers/config.js'
 import { startRelay } from '../helpers/relay.js'
 import { subscriberToken } from '../helpers/tokens.js'
 
@@ -35,27 +31,6 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}) {
       resolve({ status, stdout, stderr })
     })
   })
-}
-
-/** A config file for the commands: the test key, the test certificate, `port`. */
-function configFile(t: { teardown(fn: () => void): void }, port: number): string {
-  const cert = testCert()
-  const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-cli-'))
-  t.teardown(() => {
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const file = join(dir, 'config.json')
-  writeFileSync(
-    file,
-    JSON.stringify({
-      nodejs_server_jwt_private_key: TEST_KEY,
-      full_path_ssl_cert: cert.certFile,
-      full_path_ssl_key: cert.keyFile,
-      address: '127.0.0.1',
-      port,
-    }),
-  )
-  return file
 }
 
 const verifier = createTokenVerifier(TEST_KEY, {
@@ -86,7 +61,7 @@ t.test('genkey: 64 random bytes in base64, a usable key', async (t) => {
 })
 
 t.test('token: a subscriber token the relay accepts', async (t) => {
-  const file = configFile(t, 4443)
+  const file = testConfigFile(t, { port: 4443 })
   const res = await run([
     'token',
     `--config=${file}`,
@@ -112,7 +87,7 @@ t.test('token: a subscriber token the relay accepts', async (t) => {
 
 t.test('publish and listen against a running relay', async (t) => {
   const relay = await startRelay(t)
-  const file = configFile(t, relay.port)
+  const file = testConfigFile(t, { port: relay.port })
   const url = `https://127.0.0.1:${relay.port}`
   const listener = spawn(
     process.execPath,
@@ -195,7 +170,7 @@ t.test('publish and listen against a running relay', async (t) => {
 
 t.test('listen with a given token; a refused token is reported', async (t) => {
   const relay = await startRelay(t)
-  const file = configFile(t, relay.port)
+  const file = testConfigFile(t, { port: relay.port })
   const url = `https://127.0.0.1:${relay.port}`
   const given = subscriberToken(5, ['@site_active'])
   const listener = spawn(
@@ -243,7 +218,7 @@ t.test('listen with a given token; a refused token is reported', async (t) => {
 })
 
 t.test('listen reports a relay it cannot reach, and keeps trying', async (t) => {
-  const file = configFile(t, 1)
+  const file = testConfigFile(t, { port: 1 })
   const listener = spawn(
     process.execPath,
     [MAIN, 'listen', `--config=${file}`, '--url=https://127.0.0.1:1', '--room=7'],

@@ -6,15 +6,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { testCert } from '../helpers/certs.js'
-import { TEST_KEY } from '../helpers/config.js'
+import { testConfigFile } from '../helpers/config.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { TestClient, type Frame } from '../helpers/relay.js'
 import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
@@ -93,29 +92,17 @@ function request(
 
 /** Everything a scenario needs: Redis, a fresh key prefix, and a way to start nodes. */
 async function setup(t: Test, redis: TestRedis) {
-  const cert = testCert()
-  const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-multi-'))
-  t.teardown(() => {
-    rmSync(dir, { recursive: true, force: true })
-  })
   const keyPrefix = `multi-${randomUUID()}:`
 
   async function startNode(name: string, broker: Record<string, unknown> = {}): Promise<Node> {
-    const file = join(dir, `${name}.json`)
-    writeFileSync(
-      file,
-      JSON.stringify({
-        nodejs_server_jwt_private_key: TEST_KEY,
-        full_path_ssl_cert: cert.certFile,
-        full_path_ssl_key: cert.keyFile,
-        tls: true,
-        address: '127.0.0.1',
-        port: 0,
-        log_level: 'info',
-        ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
-        broker: { type: 'redis', url: redis.url, key_prefix: keyPrefix, ...broker },
-      }),
-    )
+    const file = testConfigFile(t, {
+      tls: true,
+      port: 0,
+      log_level: 'info',
+      ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+      broker: { type: 'redis', url: redis.url, key_prefix: keyPrefix, ...broker },
+    })
+    const dir = dirname(file)
     // env -u NODE_OPTIONS: tap's loaders stay out of the relay process.
     const child = spawn(
       'env',
@@ -158,7 +145,7 @@ async function setup(t: Test, redis: TestRedis) {
       child,
       async connect() {
         const client = new TestClient(
-          new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca: cert.cert }),
+          new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca: testCert().cert }),
         )
         clients.push(client)
         await client.opened
@@ -377,28 +364,15 @@ if (redis && !existsSync(mainJs)) {
   })
 
   t.test('Redis unreachable at start: a clear error and exit 1', async (t) => {
-    const cert = testCert()
-    const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-multi-'))
-    t.teardown(() => {
-      rmSync(dir, { recursive: true, force: true })
+    const file = testConfigFile(t, {
+      port: 0,
+      ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+      broker: {
+        type: 'redis',
+        url: `redis://:hunter2@127.0.0.1:${redis.port}`,
+        connect_timeout_ms: 500,
+      },
     })
-    const file = join(dir, 'config.json')
-    writeFileSync(
-      file,
-      JSON.stringify({
-        nodejs_server_jwt_private_key: TEST_KEY,
-        full_path_ssl_cert: cert.certFile,
-        full_path_ssl_key: cert.keyFile,
-        address: '127.0.0.1',
-        port: 0,
-        ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
-        broker: {
-          type: 'redis',
-          url: `redis://:hunter2@127.0.0.1:${redis.port}`,
-          connect_timeout_ms: 500,
-        },
-      }),
-    )
     await redis.kill()
     t.teardown(() => (redis.running ? undefined : redis.restart()))
     const child = spawn(
