@@ -110,6 +110,11 @@ function record(sub: Sub, mark: BenchMark | undefined): void {
   hists[mark.phase]?.add(now - mark.t)
 }
 
+/** A subscriber of `room` that has received nothing yet; `close` ends its connection. */
+function newSub(room: string, maxSeq: number, close: () => void): Sub {
+  return { room, seen: new Uint8Array(maxSeq), distinct: 0, duplicates: 0, closed: false, close }
+}
+
 interface WsFrame {
   readonly type: string
   readonly data?: { bench?: BenchMark }
@@ -123,14 +128,7 @@ function connectWs(o: ClientOptions, i: number, token: string): Promise<Sub> {
     perMessageDeflate: false,
     handshakeTimeout: 60_000,
   })
-  const sub: Sub = {
-    room,
-    seen: new Uint8Array(o.maxSeq),
-    distinct: 0,
-    duplicates: 0,
-    closed: false,
-    close: () => ws.terminate(),
-  }
+  const sub = newSub(room, o.maxSeq, () => ws.terminate())
   return new Promise((resolve, reject) => {
     ws.on('open', () => {
       ws.send(JSON.stringify({ type: 'subscribe', room_id: room, token, uuid: `bench-${i}` }))
@@ -174,14 +172,7 @@ function connectSocketIo(o: ClientOptions, i: number): Promise<Sub> {
     reconnection: false,
     timeout: 60_000,
   })
-  const sub: Sub = {
-    room,
-    seen: new Uint8Array(o.maxSeq),
-    distinct: 0,
-    duplicates: 0,
-    closed: false,
-    close: () => socket.disconnect(),
-  }
+  const sub = newSub(room, o.maxSeq, () => socket.disconnect())
   return new Promise((resolve, reject) => {
     socket.on('connect', () => {
       socket.emit('join', room)
