@@ -1,7 +1,7 @@
 import type { Broker, RoomPosition, StoredMessage } from '../broker/broker.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 import { resyncFrame, subscribedFrame } from './frames.js'
-import { Room, type Member, type Subscription } from './room.js'
+import { presenceEntry, Room, type Member, type Subscription } from './room.js'
 
 /** Hub limits, from the config. */
 export interface HubOptions {
@@ -120,10 +120,7 @@ export class Hub {
       )
       sub.offset = history.offset
       this.goLive(sub)
-      if (joining) {
-        room.announce(sub, 'join')
-        this.share(room, sub, 'join')
-      }
+      if (joining) this.announce(room, sub, 'join')
     } catch (err) {
       this.unsubscribe(member, roomId)
       throw err
@@ -193,11 +190,15 @@ export class Hub {
     }
   }
 
-  /** Tell the other nodes (several-node broker only) that `sub` joined or left `room`. */
-  private share(room: Room, sub: Subscription, event: 'join' | 'leave'): void {
+  /**
+   * Tell this node's watchers of `room`, and the other nodes (several-node broker only),
+   * that `sub` joined or left.
+   */
+  private announce(room: Room, sub: Subscription, event: 'join' | 'leave'): void {
+    room.announce(sub, event)
     this.broker.presence?.share(room.id, room.localShare(), {
       event,
-      member: { user_id: sub.member.userId, uuid: sub.member.uuid },
+      member: presenceEntry(sub.member),
     })
   }
 
@@ -212,8 +213,7 @@ export class Hub {
     const room = sub.room
     room.subs.delete(sub)
     room.watchers.delete(sub)
-    room.announce(sub, 'leave')
-    this.share(room, sub, 'leave')
+    this.announce(room, sub, 'leave')
     if (room.subs.size === 0) {
       this.rooms.delete(roomId)
       this.broker.presence?.unwatch(roomId, room.presenceListener)

@@ -27,6 +27,11 @@ export interface Member {
   fail(): void
 }
 
+/** A member as presence shows it (`subscribed.presence`, join/leave, other nodes). */
+export function presenceEntry(member: Member): PresenceEntry {
+  return { user_id: member.userId, uuid: member.uuid }
+}
+
 /** One member in one room. */
 export interface Subscription {
   readonly member: Member
@@ -146,7 +151,7 @@ export class Room {
 
   /** Every member's ids, for `subscribed.presence`. */
   presenceList(): PresenceEntry[] {
-    return [...this.subs].map((s) => ({ user_id: s.member.userId, uuid: s.member.uuid }))
+    return [...this.subs].map((s) => presenceEntry(s.member))
   }
 
   /** This node's members as the broker shares them: the list only while it is bounded (§7). */
@@ -157,7 +162,7 @@ export class Room {
 
   /** Tell the other watchers that `sub` joined or left, while the room is small enough. */
   announce(sub: Subscription, event: 'join' | 'leave'): void {
-    this.announceMember(event, { user_id: sub.member.userId, uuid: sub.member.uuid }, sub)
+    this.announceMember(event, presenceEntry(sub.member), sub)
   }
 
   /** A join/leave frame to every watcher but `except`, while the room is small enough. */
