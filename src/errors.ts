@@ -1,6 +1,6 @@
 /**
  * The one catalogue of coded errors (HTTP publish side) and of WebSocket close codes.
- * The README lists both tables; test/errors.test.ts fails when they drift apart.
+ * docs/errors.md lists these tables; test/errors.test.ts fails when they drift apart.
  */
 
 /** Every coded error the relay can answer with, and its HTTP status. */

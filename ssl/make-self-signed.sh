@@ -7,7 +7,7 @@
 # alternative names, comma-separated in openssl's form (default: DNS:localhost,
 # IP:127.0.0.1,IP:::1). Browsers and PHP's curl check the SAN, not the common name.
 # The key is written with mode 0600 and never overwritten: remove it to make a new one.
-# For production, use a certificate from your CA instead (see README, "Certificates").
+# For production, use a certificate from your CA instead (see docs/operations.md, "Certificates").
 set -euo pipefail
 
 if [ $# -lt 2 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then

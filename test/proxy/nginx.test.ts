@@ -1,5 +1,5 @@
 /**
- * The README's nginx configuration, run by Debian's real nginx in front of the relay
+ * The nginx configuration of docs/operations.md, run by Debian's real nginx in front of the relay
  * (`tls: false` on loopback): a publish → subscribe round trip over TLS through it.
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -16,12 +16,12 @@ import { testConfig } from '../helpers/config.js'
 import { TestClient } from '../helpers/relay.js'
 import { publishToken, subscriberToken } from '../helpers/tokens.js'
 
-const README = new URL('../../README.md', import.meta.url)
+const OPERATIONS = new URL('../../docs/operations.md', import.meta.url)
 
-/** The first ```nginx block of the README. */
-function readmeNginxConfig(): string {
-  const match = /```nginx\n([\s\S]*?)```/.exec(readFileSync(README, 'utf8'))
-  if (!match?.[1]) throw new Error('README.md has no ```nginx block')
+/** The first ```nginx block of docs/operations.md. */
+function documentedNginxConfig(): string {
+  const match = /```nginx\n([\s\S]*?)```/.exec(readFileSync(OPERATIONS, 'utf8'))
+  if (!match?.[1]) throw new Error('docs/operations.md has no ```nginx block')
   return match[1]
 }
 
@@ -80,12 +80,12 @@ t.test(
       rmSync(dir, { recursive: true, force: true })
     })
     for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub))
-    const site = readmeNginxConfig()
+    const site = documentedNginxConfig()
       .replace('server 127.0.0.1:4443;', `server 127.0.0.1:${relayPort};`)
       .replace('listen 443 ssl;', `listen 127.0.0.1:${proxyPort} ssl;`)
       .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${cert.certFile};`)
       .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${cert.keyFile};`)
-    t.match(site, `127.0.0.1:${relayPort}`, 'the README block names the relay upstream')
+    t.match(site, `127.0.0.1:${relayPort}`, 'the documented block names the relay upstream')
     writeFileSync(
       join(dir, 'nginx.conf'),
       `worker_processes 1;
@@ -116,7 +116,7 @@ ${site}
     t.equal(
       check.status,
       0,
-      `nginx -t accepts the README configuration: ${check.stderr.toString()}`,
+      `nginx -t accepts the documented configuration: ${check.stderr.toString()}`,
     )
     const nginx = spawn(
       'nginx',
