@@ -1,52 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import convict from 'convict'
-
-/** The relay's configuration: validated once at startup, then frozen and passed around. */
-export interface Config {
-  readonly nodejs_server_jwt_private_key: string
-  readonly full_path_ssl_cert: string
-  readonly full_path_ssl_key: string
-  readonly tls: boolean
-  readonly address: string
-  readonly port: number
-  readonly process_uid: string | number
-  readonly process_gid: string | number
-  readonly log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
-  readonly publish_token_max_lifetime_s: number
-  readonly max_publish_bytes: number
-  readonly max_client_frame_bytes: number
-  readonly auth_timeout_ms: number
-  readonly max_rooms_per_connection: number
-  readonly history_size: number
-  readonly history_ttl_s: number
-  readonly expired_grace_s: number
-  readonly slow_consumer_bytes: number
-  readonly max_connections: number
-  readonly presence_max_members: number
-  readonly heartbeat_interval_ms: number
-  readonly max_frames_per_second: number
-  readonly max_malformed_frames: number
-  readonly publish_rate_per_minute: number
-  readonly allowed_origins: readonly string[]
-  readonly allow_unsigned_loopback_publish: boolean
-  readonly shutdown_timeout_ms: number
-  readonly metrics: boolean
-  readonly metrics_bearer_token: string
-  readonly broker: BrokerConfig
-}
-
-/** Where messages, history and presence live: this process, or Redis shared by several nodes. */
-export interface BrokerConfig {
-  readonly type: 'memory' | 'redis'
-  /** redis:// or rediss:// URL; may carry a password (sensitive). */
-  readonly url: string
-  /** Prefix of every Redis key and channel, so that deployments can share one Redis. */
-  readonly key_prefix: string
-  readonly connect_timeout_ms: number
-  /** Start while Redis is unreachable (not ready until it is) instead of exiting. */
-  readonly wait_for_redis: boolean
-}
+import { registerFormats, type FormatTypes } from './config-formats.js'
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
 export const PLACEHOLDER_KEY = 'private_key_to_change'
@@ -55,100 +10,13 @@ export const MIN_KEY_BYTES = 64
 /** How an admin makes a key; quoted in every key error. */
 export const KEYGEN_HINT = 'generate one with: head -c 64 /dev/urandom | base64'
 
-convict.addFormat({
-  name: 'id-or-name',
-  validate(value: unknown) {
-    if (value === '') return
-    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return
-    if (typeof value === 'string' && /^(?:\d+|[a-z_][a-z0-9_.-]*\$?)$/i.test(value)) return
-    throw new Error('must be a numeric id or a user/group name, or "" for none')
-  },
-})
+registerFormats()
 
-convict.addFormat({
-  name: 'string-list',
-  validate(value: unknown) {
-    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v !== '')) {
-      throw new Error('must be an array of non-empty strings')
-    }
-  },
-  // convict coerces every string it sees (file values too): a JSON array text becomes the
-  // array (how an environment variable spells a list); any other string stays and is refused.
-  coerce(value: string): unknown {
-    if (!value.trimStart().startsWith('[')) return value
-    try {
-      return JSON.parse(value) as unknown
-    } catch {
-      return value
-    }
-  },
-})
-
-convict.addFormat({
-  name: 'strict-boolean',
-  validate(value: unknown) {
-    if (typeof value !== 'boolean') throw new Error('must be true or false')
-  },
-  // Only "true"/"false" become booleans: convict's own Boolean coercion turns any other
-  // string ("0", "no") into true, which would silently switch options on.
-  coerce(value: string): unknown {
-    const lower = value.trim().toLowerCase()
-    return lower === 'true' ? true : lower === 'false' ? false : value
-  },
-})
-
-convict.addFormat({
-  name: 'listen-address',
-  validate(value: unknown) {
-    if (typeof value !== 'string' || (value !== 'localhost' && isIP(value) === 0)) {
-      throw new Error('must be an IP address ("::" or "0.0.0.0" for all interfaces) or localhost')
-    }
-  },
-})
-
-const positive = (name: string) => ({
-  name,
-  validate(value: unknown) {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-      throw new Error('must be a positive integer')
-    }
-  },
-  // Environment variables are strings: decimal digits become the number, anything else
-  // stays a string and is refused by validate.
-  coerce(value: string): unknown {
-    return /^\d+$/.test(value.trim()) ? Number(value) : value
-  },
-})
-convict.addFormat(positive('positive-int'))
-
-convict.addFormat({
-  name: 'redis-url',
-  validate(value: unknown) {
-    let url: URL
-    try {
-      url = new URL(String(value))
-    } catch {
-      throw new Error(
-        'must be a URL such as redis://127.0.0.1:6379 or rediss://:password@host:6380/0',
-      )
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw new Error('must be a redis:// or rediss:// URL')
-    }
-    if (url.hostname === '') throw new Error('must name a host, e.g. redis://127.0.0.1:6379')
-  },
-})
-
-convict.addFormat({
-  name: 'key-prefix',
-  validate(value: unknown) {
-    if (typeof value !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(value)) {
-      throw new Error('must be 1 to 64 printable ASCII characters without spaces')
-    }
-  },
-})
-
-/** One schema: every key with its doc, format, default and environment variable. */
+/**
+ * One schema: every key with its doc, format, default and environment variable. `Config`
+ * is derived from it, so adding a key here (and to the docs table and config.json.example,
+ * which tests compare with it) is all a new key takes.
+ */
 export const SCHEMA = {
   nodejs_server_jwt_private_key: {
     doc: `Shared HMAC key (raw UTF-8 bytes, at least ${MIN_KEY_BYTES}) that signs subscriber and publish tokens; same value as $nodejs_server_jwt_private_key in Tuleap's local.inc. ${KEYGEN_HINT}`,
@@ -359,7 +227,31 @@ export const SCHEMA = {
       env: 'TULEAP_REALTIME_BROKER_WAIT_FOR_REDIS',
     },
   },
+} as const
+
+/** The type a schema leaf's format validates: a custom format, a convict one, or an enum. */
+type FormatValue<F> = F extends keyof FormatTypes
+  ? FormatTypes[F]
+  : F extends StringConstructor
+    ? string
+    : F extends 'port'
+      ? number
+      : F extends readonly (infer L)[]
+        ? L
+        : never
+
+/** The value type of a schema: leaves (with a format) become their format's type. */
+type SchemaValue<S> = {
+  readonly [K in keyof S]: S[K] extends { readonly format: infer F }
+    ? FormatValue<F>
+    : SchemaValue<S[K]>
 }
+
+/** The relay's configuration: validated once at startup, then frozen and passed around. */
+export type Config = SchemaValue<typeof SCHEMA>
+
+/** Where messages, history and presence live: this process, or Redis shared by several nodes. */
+export type BrokerConfig = Config['broker']
 
 /** A configuration that cannot be used; the message names the key and says how to fix it. */
 export class ConfigError extends Error {
@@ -387,7 +279,10 @@ export function isLoopbackAddress(address: string): boolean {
 
 /** Validate every key strictly and return a frozen Config, or throw a ConfigError. */
 export function loadConfig(source: ConfigSource = {}): Config {
-  const config = convict(SCHEMA, { env: source.env ?? {}, args: [] })
+  const config = convict(SCHEMA as unknown as convict.Schema<Config>, {
+    env: source.env ?? {},
+    args: [],
+  })
   try {
     if (source.file !== undefined) {
       let text: string
@@ -413,7 +308,7 @@ export function loadConfig(source: ConfigSource = {}): Config {
     if (err instanceof ConfigError) throw err
     throw new ConfigError(cleanConvictMessage((err as Error).message))
   }
-  const values = config.getProperties() as Config
+  const values = config.getProperties()
   checkSemantics(values)
   return Object.freeze({
     ...values,

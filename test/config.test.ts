@@ -12,6 +12,7 @@ import {
   type Config,
   type ConfigSource,
 } from '../src/config.js'
+import { FORMATS } from '../src/config-formats.js'
 import { TEST_KEY } from './helpers/config.js'
 
 const KEY_HINT = 'head -c 64 /dev/urandom | base64'
@@ -371,6 +372,38 @@ t.test('config.json.example and SCHEMA do not drift', async (t) => {
   }
   const envs = leaves.map(([, entry]) => entry.env)
   t.equal(new Set(envs).size, envs.length, 'no two keys share an environment variable')
+})
+
+t.test('Config is derived from SCHEMA: every leaf has a format the derivation knows', async (t) => {
+  // FormatValue in config.ts maps these to types; any other format would type the key `never`.
+  for (const [key, entry] of schemaLeaves(SCHEMA)) {
+    const format = entry.format
+    const known =
+      format === String ||
+      format === 'port' ||
+      (Array.isArray(format) && format.every((v) => typeof v === 'string')) ||
+      (typeof format === 'string' && Object.hasOwn(FORMATS, format))
+    t.ok(known, `${key}: format ${String(format)} is typed`)
+  }
+})
+
+t.test('the derived Config types the keys modules rely on', async (t) => {
+  type Eq<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+  // Compile time: a wrong derivation makes one of these `false` and typecheck fails.
+  const checks: [
+    Eq<Config['log_level'], 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>,
+    Eq<Config['process_uid'], string | number>,
+    Eq<Config['port'], number>,
+    Eq<Config['tls'], boolean>,
+    Eq<Config['allowed_origins'], readonly string[]>,
+    Eq<Config['metrics_bearer_token'], string>,
+    Eq<Config['broker']['type'], 'memory' | 'redis'>,
+    Eq<Config['broker']['connect_timeout_ms'], number>,
+  ] = [true, true, true, true, true, true, true, true]
+  t.same(checks, Array(checks.length).fill(true))
+  const config = loadConfig({ values: { nodejs_server_jwt_private_key: TEST_KEY } })
+  t.type(config.port, 'number', 'runtime values match: port')
+  t.type(config.broker.type, 'string', 'runtime values match: broker.type')
 })
 
 t.test('broker', async (t) => {
