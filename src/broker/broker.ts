@@ -1,18 +1,6 @@
-import type { Message } from '../hub/message.js'
+import type { Message, RoomPosition, StoredMessage } from '../protocol/message.js'
 
-/** A room's position: its history epoch and latest offset (0 before the first message). */
-export interface RoomPosition {
-  readonly epoch: string
-  readonly offset: number
-}
-
-/** A message once stored in its room's history. Owned by the broker; never mutated. */
-export interface StoredMessage extends Message {
-  readonly epoch: string
-  readonly offset: number
-  /** When the broker stored it, ms since epoch (drives history_ttl_s and latency metrics). */
-  readonly published_at: number
-}
+export type { Message, RoomPosition, StoredMessage } from '../protocol/message.js'
 
 /** Answer to a history read. */
 export interface HistoryResult extends RoomPosition {
@@ -26,12 +14,36 @@ export interface HistoryResult extends RoomPosition {
 /** Called with each message of a subscribed room, in offset order. */
 export type RoomListener = (message: StoredMessage) => void
 
-/** Result of an earlier publish remembered under its `jti`. */
+/** Where each message of a publish was stored: its room and position, in publish order. */
 export type Accepted = readonly {
   readonly room_id: string
   readonly epoch: string
   readonly offset: number
 }[]
+
+/** A publish's idempotency key (PROTOCOL §1.2): within `ttlMs`, one `jti` publishes once. */
+export interface Idempotency {
+  readonly jti: string
+  readonly ttlMs: number
+}
+
+/** What a publish did. */
+export interface Published {
+  /** The messages as stored, in order; empty for a duplicate. */
+  readonly stored: readonly StoredMessage[]
+  /**
+   * Where they were stored; for a duplicate, what the first publish under the `jti`
+   * accepted (empty while that publish is still in flight).
+   */
+  readonly accepted: Accepted
+  /** The `jti` was already used within its window: nothing was published. */
+  readonly duplicate: boolean
+}
+
+/** The accepted entries of stored messages. */
+export function acceptedOf(stored: readonly StoredMessage[]): Accepted {
+  return stored.map((m) => ({ room_id: m.room_id, epoch: m.epoch, offset: m.offset }))
+}
 
 /** A member of a room as presence shows it: ids only (PROTOCOL §7). */
 export interface PresenceMember {
@@ -89,22 +101,16 @@ export interface Broker {
    * Append the messages to their rooms' histories, all or none, assigning offsets in
    * order, then hand each to the room's listeners (on every node). Resolves once local
    * listeners have been called. Rejects with RELAY_ERR_BROKER_UNAVAILABLE when nothing
-   * could be stored.
+   * could be stored. With `idempotency`, a `jti` already used within its window
+   * publishes nothing and resolves `duplicate`; a failed publish releases its `jti`.
    */
-  publish(messages: readonly Message[]): Promise<StoredMessage[]>
+  publish(messages: readonly Message[], idempotency?: Idempotency): Promise<Published>
   /** Start calling `listener` for the room's messages. */
   subscribe(roomId: string, listener: RoomListener): Promise<void>
   /** Stop calling `listener`. */
   unsubscribe(roomId: string, listener: RoomListener): Promise<void>
   /** The room's position and, when `since` is given, the messages after it. */
   history(roomId: string, since?: RoomPosition): Promise<HistoryResult>
-  /**
-   * Claim a publish `jti` for `ttlMs`. Resolves null when the claim is new, otherwise
-   * with what the first publish accepted (empty while it is still in flight).
-   */
-  claimJti(jti: string, ttlMs: number): Promise<Accepted | null>
-  /** Record the outcome of a claimed `jti`: what was accepted, or null to release it. */
-  settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void>
   /** Presence across nodes; absent when there is only this node. */
   readonly presence?: BrokerPresence
   /** Whether the broker can publish now (readiness). */

@@ -1,13 +1,16 @@
-import { randomBytes } from 'node:crypto'
-import type { Message } from '../hub/message.js'
-import type {
-  Accepted,
-  Broker,
-  HistoryResult,
-  RoomListener,
-  RoomPosition,
-  StoredMessage,
+import type { Message } from '../protocol/message.js'
+import {
+  acceptedOf,
+  type Accepted,
+  type Broker,
+  type HistoryResult,
+  type Idempotency,
+  type Published,
+  type RoomListener,
+  type RoomPosition,
+  type StoredMessage,
 } from './broker.js'
+import { newEpoch } from './epoch.js'
 
 /** Limits of the in-memory broker. */
 export interface MemoryBrokerOptions {
@@ -32,11 +35,6 @@ interface RoomState {
 interface JtiEntry {
   expires: number
   accepted: Accepted
-}
-
-/** A fresh random epoch: a room whose history starts afresh gets a new one. */
-export function newEpoch(): string {
-  return randomBytes(9).toString('base64url')
 }
 
 /**
@@ -83,8 +81,15 @@ export class MemoryBroker implements Broker {
     if (drop > 0) room.history = room.history.slice(drop)
   }
 
-  publish(messages: readonly Message[]): Promise<StoredMessage[]> {
+  publish(messages: readonly Message[], idempotency?: Idempotency): Promise<Published> {
     const now = this.now()
+    if (idempotency) {
+      // Check and record in the same synchronous turn: no other publish can interleave.
+      const entry = this.jtis.get(idempotency.jti)
+      if (entry && entry.expires > now) {
+        return Promise.resolve({ stored: [], accepted: entry.accepted, duplicate: true })
+      }
+    }
     const stored = messages.map((message) => {
       const room = this.room(message.room_id)
       room.offset += 1
@@ -99,6 +104,10 @@ export class MemoryBroker implements Broker {
       if (room.history.length > this.options.historySize) room.history.shift()
       return entry
     })
+    const accepted = acceptedOf(stored)
+    if (idempotency) {
+      this.jtis.set(idempotency.jti, { expires: now + idempotency.ttlMs, accepted })
+    }
     for (const entry of stored) {
       for (const listener of this.rooms.get(entry.room_id)?.listeners ?? []) {
         try {
@@ -108,7 +117,7 @@ export class MemoryBroker implements Broker {
         }
       }
     }
-    return Promise.resolve(stored)
+    return Promise.resolve({ stored, accepted, duplicate: false })
   }
 
   subscribe(roomId: string, listener: RoomListener): Promise<void> {
@@ -137,20 +146,6 @@ export class MemoryBroker implements Broker {
       ...position,
       messages: room.history.filter((m) => m.offset > since.offset),
     })
-  }
-
-  claimJti(jti: string, ttlMs: number): Promise<Accepted | null> {
-    const now = this.now()
-    const entry = this.jtis.get(jti)
-    if (entry && entry.expires > now) return Promise.resolve(entry.accepted)
-    this.jtis.set(jti, { expires: now + ttlMs, accepted: [] })
-    return Promise.resolve(null)
-  }
-
-  settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void> {
-    if (accepted === null) this.jtis.delete(jti)
-    else this.jtis.set(jti, { expires: this.now() + ttlMs, accepted })
-    return Promise.resolve()
   }
 
   /** Forget idle rooms whose history has expired and expired jti entries. */

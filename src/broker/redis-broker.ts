@@ -1,15 +1,18 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import type { Message } from '../hub/message.js'
-import type {
-  Accepted,
-  Broker,
-  HistoryResult,
-  RoomListener,
-  RoomPosition,
-  StoredMessage,
+import type { Message } from '../protocol/message.js'
+import {
+  acceptedOf,
+  type Accepted,
+  type Broker,
+  type HistoryResult,
+  type Idempotency,
+  type Published,
+  type RoomListener,
+  type RoomPosition,
+  type StoredMessage,
 } from './broker.js'
-import { newEpoch } from './memory-broker.js'
+import { newEpoch } from './epoch.js'
 import {
   openConnections,
   quit,
@@ -195,8 +198,31 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async publish(messages: readonly Message[]): Promise<StoredMessage[]> {
+  async publish(messages: readonly Message[], idempotency?: Idempotency): Promise<Published> {
     if (!this.ready) throw unavailable(this.lastError)
+    if (!idempotency) {
+      const stored = await this.store(messages)
+      return { stored, accepted: acceptedOf(stored), duplicate: false }
+    }
+    const { jti, ttlMs } = idempotency
+    // SET NX in the claim script: of concurrent publishes under one jti, one stores.
+    const previous = await this.claimJti(jti, ttlMs)
+    if (previous !== null) return { stored: [], accepted: previous, duplicate: true }
+    let stored: StoredMessage[]
+    try {
+      stored = await this.store(messages)
+    } catch (err) {
+      await this.settleJti(jti, null, ttlMs).catch(() => undefined)
+      throw err
+    }
+    const accepted = acceptedOf(stored)
+    // Stored and delivered: a failure to remember the result only lets a retry through.
+    await this.settleJti(jti, accepted, ttlMs).catch(() => undefined)
+    return { stored, accepted, duplicate: false }
+  }
+
+  /** Append the messages in one script, then hand them to local listeners. */
+  private async store(messages: readonly Message[]): Promise<StoredMessage[]> {
     const now = this.now()
     // Each distinct room once, numbered in order of first appearance.
     const rooms = new Map<string, number>()
@@ -310,7 +336,7 @@ export class RedisBroker implements Broker {
     return { ...position, messages: entries.map((e) => JSON.parse(String(e)) as StoredMessage) }
   }
 
-  async claimJti(jti: string, ttlMs: number): Promise<Accepted | null> {
+  private async claimJti(jti: string, ttlMs: number): Promise<Accepted | null> {
     let reply: unknown
     try {
       reply = await this.scripts.claimJti(1, this.key('jti', jti), this.now(), ttlMs)
@@ -321,7 +347,7 @@ export class RedisBroker implements Broker {
     return reply === '' ? [] : (JSON.parse(reply) as Accepted)
   }
 
-  async settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void> {
+  private async settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void> {
     const key = this.key('jti', jti)
     try {
       if (accepted === null) await this.cmd.del(key)

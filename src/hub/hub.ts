@@ -1,6 +1,6 @@
 import type { Broker, RoomPosition, StoredMessage } from '../broker/broker.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
-import { resyncFrame, subscribedFrame } from './frames.js'
+import { resyncFrame, subscribedFrame } from '../protocol/server-frames.js'
 import { presenceEntry, Room, type Member, type Subscription } from './room.js'
 
 /** Hub limits, from the config. */

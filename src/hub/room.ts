@@ -7,7 +7,7 @@ import type {
 } from '../broker/broker.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 
-import { messageFrame, presenceFrame, type PresenceEntry } from './frames.js'
+import { messageFrame, presenceFrame, type PresenceEntry } from '../protocol/server-frames.js'
 
 /**
  * A subscriber as the hub sees it: identity and current rights (from its current

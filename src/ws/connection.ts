@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
-import { errorFrame } from '../hub/frames.js'
+import { errorFrame } from './frames.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 import type { Member } from '../hub/room.js'
 import type { Corkable, WriteBatch } from './write-batch.js'

@@ -1,8 +1,8 @@
 import { TokenError, type SubscriberClaims, type TokenVerifier } from '../auth/token.js'
 import { CLOSE } from '../errors.js'
-import { PONG_FRAME, tokenFrame, unsubscribedFrame } from '../hub/frames.js'
+import { PONG_FRAME, tokenFrame, unsubscribedFrame } from './frames.js'
 import type { Hub } from '../hub/hub.js'
-import { isFrameError, parseClientFrame, type ClientFrame } from './client-frames.js'
+import { isFrameError, parseClientFrame, type ClientFrame } from '../protocol/client-frames.js'
 import type { Connection } from './connection.js'
 
 /** What frame handling needs; built once per app. */

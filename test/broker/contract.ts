@@ -2,13 +2,13 @@
  * The contract every Broker implementation passes (STYLE §8, mqemitter's abstractTest):
  * `brokerContract(t, 'memory', makeBroker)` from the implementation's own test file.
  * Only the Broker interface is used, plus the injected clock: `published_at`, history
- * TTL and jti TTL must follow `now()`. Room ids and jtis are unique per run, so a
+ * TTL and the jti window must follow `now()`. Room ids and jtis are unique per run, so a
  * shared backend (Redis) needs no flushing between tests.
  */
 import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import type { Broker, StoredMessage } from '../../src/broker/broker.js'
-import type { Message } from '../../src/hub/message.js'
+import type { Message } from '../../src/protocol/message.js'
 
 /** What the contract asks of a broker factory. */
 export interface ContractBrokerOptions {
@@ -68,10 +68,14 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
       const { broker, clock, room } = await setup(t)
       const a = room('a')
       const b = room('b')
-      const first = await broker.publish([message(a, 'a1', { n: 1 })])
+      const { stored: first } = await broker.publish([message(a, 'a1', { n: 1 })])
       clock.advance(5)
-      const batch = await broker.publish([message(b, 'b1'), message(a, 'a2'), message(a, 'a3')])
-      const last = await broker.publish([message(b, 'b2')])
+      const { stored: batch } = await broker.publish([
+        message(b, 'b1'),
+        message(a, 'a2'),
+        message(a, 'a3'),
+      ])
+      const { stored: last } = await broker.publish([message(b, 'b2')])
       const all = [...first, ...batch, ...last]
       t.same(
         all.map((m) => [m.room_id, m.cmd, m.offset]),
@@ -122,7 +126,9 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
         sender_user_id: 101,
         sender_uuid: 'tab-a',
       }
-      const [stored] = await broker.publish([m])
+      const {
+        stored: [stored],
+      } = await broker.publish([m])
       t.match(stored, { ...m, offset: 1 })
       const history = await broker.history(m.room_id, { epoch: stored!.epoch, offset: 0 })
       t.same(history.messages, [stored])
@@ -176,7 +182,9 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
       t.equal(empty.offset, 0, 'offset 0 before the first message')
       t.equal(empty.messages, null)
       t.type(empty.epoch, 'string')
-      const [m1] = await broker.publish([message(a, 'a1')])
+      const {
+        stored: [m1],
+      } = await broker.publish([message(a, 'a1')])
       t.equal(m1!.epoch, empty.epoch, 'the first message keeps the epoch announced before it')
       await broker.publish([message(a, 'a2')])
       t.same(await broker.history(a), { epoch: empty.epoch, offset: 2, messages: null })
@@ -185,7 +193,11 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
     t.test('history with since: the messages after it', async (t) => {
       const { broker, room } = await setup(t)
       const a = room('a')
-      const stored = await broker.publish([message(a, 'a1'), message(a, 'a2'), message(a, 'a3')])
+      const { stored } = await broker.publish([
+        message(a, 'a1'),
+        message(a, 'a2'),
+        message(a, 'a3'),
+      ])
       const epoch = stored[0]!.epoch
       const from0 = await broker.history(a, { epoch, offset: 0 })
       t.same(from0, { epoch, offset: 3, messages: stored })
@@ -207,7 +219,9 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
     t.test('history cannot cover since: messages null, position given', async (t) => {
       const { broker, room } = await setup(t)
       const a = room('a')
-      const [m] = await broker.publish([message(a, 'a1'), message(a, 'a2')])
+      const {
+        stored: [m],
+      } = await broker.publish([message(a, 'a1'), message(a, 'a2')])
       const epoch = m!.epoch
       t.same(
         await broker.history(a, { epoch: `${epoch}x`, offset: 1 }),
@@ -224,7 +238,7 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
     t.test('history is trimmed to historySize', async (t) => {
       const { broker, room } = await setup(t, { historySize: 3 })
       const a = room('a')
-      const stored = await broker.publish([1, 2, 3, 4, 5].map((n) => message(a, `a${n}`)))
+      const { stored } = await broker.publish([1, 2, 3, 4, 5].map((n) => message(a, `a${n}`)))
       const epoch = stored[0]!.epoch
       t.same(
         await broker.history(a, { epoch, offset: 0 }),
@@ -250,7 +264,9 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
       const ttl = 10_000
       const { broker, clock, room } = await setup(t, { historyTtlMs: ttl })
       const a = room('a')
-      const [m1] = await broker.publish([message(a, 'a1')])
+      const {
+        stored: [m1],
+      } = await broker.publish([message(a, 'a1')])
       const epoch = m1!.epoch
       clock.advance(ttl / 2)
       await broker.publish([message(a, 'a2')])
@@ -291,7 +307,7 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
         message(a, 'a3'),
         message(b, 'b3'),
       ]
-      const stored = await broker.publish(batch)
+      const { stored } = await broker.publish(batch)
       t.same(
         stored.map((m) => m.cmd),
         batch.map((m) => m.cmd),
@@ -324,32 +340,80 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
       )
     })
 
-    t.test('jti claims', async (t) => {
+    t.test('publish answers where each message was stored', async (t) => {
+      const { broker, room } = await setup(t)
+      const a = room('a')
+      const b = room('b')
+      const published = await broker.publish([message(a, 'a1'), message(b, 'b1')])
+      t.equal(published.duplicate, false)
+      t.same(
+        published.accepted,
+        published.stored.map((m) => ({ room_id: m.room_id, epoch: m.epoch, offset: m.offset })),
+      )
+      t.same(
+        published.accepted.map((p) => [p.room_id, p.offset]),
+        [
+          [a, 1],
+          [b, 1],
+        ],
+      )
+    })
+
+    t.test('a jti publishes once within its window', async (t) => {
       const ttl = 60_000
-      const { broker, clock } = await setup(t)
+      const { broker, clock, room } = await setup(t)
+      const a = room('a')
+      const seen = recorder()
+      await broker.subscribe(a, seen.listener)
       const jti = `jti-${randomUUID()}`
-      t.equal(await broker.claimJti(jti, ttl), null, 'a new claim')
-      t.same(await broker.claimJti(jti, ttl), [], 'in flight: empty accepted')
-      const accepted = [{ room_id: '42', epoch: 'e', offset: 3 }]
-      await broker.settleJti(jti, accepted, ttl)
-      t.same(await broker.claimJti(jti, ttl), accepted, 'after settle: what was accepted')
+      const first = await broker.publish([message(a, 'a1'), message(a, 'a2')], { jti, ttlMs: ttl })
+      t.equal(first.duplicate, false, 'a new jti publishes')
+      t.equal(first.stored.length, 2)
+      const again = await broker.publish([message(a, 'a1'), message(a, 'a2')], { jti, ttlMs: ttl })
+      t.same(
+        again,
+        { stored: [], accepted: first.accepted, duplicate: true },
+        'the same jti: nothing stored, the first publish answered',
+      )
       clock.advance(ttl - 1)
-      t.same(await broker.claimJti(jti, ttl), accepted, 'still remembered before the TTL')
+      t.equal(
+        (await broker.publish([message(a, 'a3')], { jti, ttlMs: ttl })).duplicate,
+        true,
+        'still remembered before the TTL',
+      )
+      t.equal((await broker.history(a)).offset, 2, 'duplicates stored nothing')
+      t.same(
+        seen.got.map((m) => m.cmd),
+        ['a1', 'a2'],
+        'nor reached listeners',
+      )
       clock.advance(2)
-      t.equal(await broker.claimJti(jti, ttl), null, 'expired after the TTL: a new claim')
-
-      const released = `jti-${randomUUID()}`
-      t.equal(await broker.claimJti(released, ttl), null)
-      await broker.settleJti(released, null, ttl)
-      t.equal(await broker.claimJti(released, ttl), null, 'released: claimable again')
-
-      const inFlight = `jti-${randomUUID()}`
-      t.equal(await broker.claimJti(inFlight, ttl), null)
-      clock.advance(ttl + 1)
-      t.equal(await broker.claimJti(inFlight, ttl), null, 'an unsettled claim expires too')
+      const later = await broker.publish([message(a, 'a3')], { jti, ttlMs: ttl })
+      t.equal(later.duplicate, false, 'expired after the TTL: publishes again')
+      t.equal(later.accepted[0]?.offset, 3)
 
       const other = `jti-${randomUUID()}`
-      t.equal(await broker.claimJti(other, ttl), null, 'jtis are independent')
+      const independent = await broker.publish([message(a, 'a4')], { jti: other, ttlMs: ttl })
+      t.equal(independent.duplicate, false, 'jtis are independent')
+      t.equal((await broker.publish([message(a, 'a5')])).duplicate, false, 'no jti: no check')
+      t.equal((await broker.publish([message(a, 'a5')])).duplicate, false, 'every time')
+    })
+
+    t.test('concurrent publishes under one jti: exactly one stores', async (t) => {
+      const ttl = 60_000
+      const { broker, room } = await setup(t)
+      const a = room('a')
+      const jti = `jti-${randomUUID()}`
+      const results = await Promise.all(
+        [1, 2, 3].map((n) => broker.publish([message(a, `a${n}`)], { jti, ttlMs: ttl })),
+      )
+      const stored = results.filter((r) => !r.duplicate)
+      t.equal(stored.length, 1, 'one publish stored')
+      t.equal((await broker.history(a)).offset, 1)
+      for (const r of results.filter((r) => r.duplicate)) {
+        // Empty while the first is in flight, else what it accepted.
+        t.ok(r.accepted.length === 0 || r.accepted[0]?.offset === 1, 'a duplicate')
+      }
     })
 
     t.test('close() is idempotent: the same promise', async (t) => {

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { StoredMessage } from '../../src/broker/broker.js'
 import { MemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory-broker.js'
-import type { Message } from '../../src/hub/message.js'
+import type { Message } from '../../src/protocol/message.js'
 import { brokerContract } from './contract.js'
 
 brokerContract(t, 'MemoryBroker', async (opts) => new MemoryBroker(opts))
@@ -32,7 +32,9 @@ function setup(
 
 t.test('sweep forgets idle rooms once their history expired', async (t) => {
   const { broker, clock } = setup(t)
-  const [m] = await broker.publish([message('42', 'a')])
+  const {
+    stored: [m],
+  } = await broker.publish([message('42', 'a')])
   t.same(broker.stats(), { rooms: 1, jtis: 0 })
   clock.ms += 10_000
   broker.sweep()
@@ -50,7 +52,9 @@ t.test('sweep keeps rooms with listeners, with their epoch and offset', async (t
   const { broker, clock } = setup(t)
   const listener = (): void => undefined
   await broker.subscribe('42', listener)
-  const [m] = await broker.publish([message('42', 'a')])
+  const {
+    stored: [m],
+  } = await broker.publish([message('42', 'a')])
   clock.ms += 60_000
   broker.sweep()
   t.equal(broker.stats().rooms, 1)
@@ -68,7 +72,9 @@ t.test('sweep keeps a room whose history is still live', async (t) => {
   const { broker, clock } = setup(t)
   await broker.publish([message('42', 'a')])
   clock.ms += 9_000
-  const [m2] = await broker.publish([message('42', 'b')])
+  const {
+    stored: [m2],
+  } = await broker.publish([message('42', 'b')])
   clock.ms += 2_000
   broker.sweep()
   t.equal(broker.stats().rooms, 1)
@@ -78,11 +84,10 @@ t.test('sweep keeps a room whose history is still live', async (t) => {
   )
 })
 
-t.test('sweep forgets expired jti entries, settled or not', async (t) => {
+t.test('sweep forgets expired jti entries', async (t) => {
   const { broker, clock } = setup(t)
-  await broker.claimJti('a', 1000)
-  await broker.claimJti('b', 5000)
-  await broker.settleJti('b', [{ room_id: '1', epoch: 'e', offset: 1 }], 5000)
+  await broker.publish([message('42', 'a')], { jti: 'a', ttlMs: 1000 })
+  await broker.publish([message('42', 'b')], { jti: 'b', ttlMs: 5000 })
   t.equal(broker.stats().jtis, 2)
   clock.ms += 1000
   broker.sweep()
@@ -94,8 +99,7 @@ t.test('sweep forgets expired jti entries, settled or not', async (t) => {
 
 t.test('close() empties the broker', async (t) => {
   const { broker } = setup(t)
-  await broker.publish([message('42', 'a')])
-  await broker.claimJti('j', 1000)
+  await broker.publish([message('42', 'a')], { jti: 'j', ttlMs: 1000 })
   await broker.close()
   t.same(broker.stats(), { rooms: 0, jtis: 0 })
 })
@@ -108,7 +112,7 @@ t.test('a throwing listener does not stop the others', async (t) => {
     throw new Error('boom')
   })
   await broker.subscribe('42', (m) => got.push(m))
-  const stored = await broker.publish([message('42', 'a'), message('42', 'b')])
+  const { stored } = await broker.publish([message('42', 'a'), message('42', 'b')])
   t.same(got, stored)
   t.equal(errors.length, 2)
 })

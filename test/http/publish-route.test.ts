@@ -213,12 +213,10 @@ t.test('broker unavailable: 503 and nothing published', async (t) => {
     get ready() {
       return up
     },
-    publish: (m) => memory.publish(m),
+    publish: (m, i) => memory.publish(m, i),
     subscribe: (r, l) => memory.subscribe(r, l),
     unsubscribe: (r, l) => memory.unsubscribe(r, l),
     history: (r, s) => memory.history(r, s),
-    claimJti: (j, ttl) => memory.claimJti(j, ttl),
-    settleJti: (j, a, ttl) => memory.settleJti(j, a, ttl),
     close: () => memory.close(),
   }
   const relay = await startRelay(t, {}, { broker })

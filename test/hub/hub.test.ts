@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { parseRights } from '../../src/auth/rights.js'
 import type {
-  Accepted,
+  Idempotency,
+  Published,
   Broker,
   HistoryResult,
   RoomListener,
@@ -10,8 +11,7 @@ import type {
 } from '../../src/broker/broker.js'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { Hub, type HubOptions } from '../../src/hub/hub.js'
-import type { Message } from '../../src/hub/message.js'
-import { JTI_WINDOW_MS, publishMessages } from '../../src/hub/publisher.js'
+import type { Message } from '../../src/protocol/message.js'
 import type { Member } from '../../src/hub/room.js'
 import { kanbanRights } from '../helpers/tokens.js'
 
@@ -108,8 +108,8 @@ class GatedBroker implements Broker {
     return this.waiting.length
   }
 
-  publish(messages: readonly Message[]): Promise<StoredMessage[]> {
-    return this.inner.publish(messages)
+  publish(messages: readonly Message[], idempotency?: Idempotency): Promise<Published> {
+    return this.inner.publish(messages, idempotency)
   }
 
   subscribe(roomId: string, listener: RoomListener): Promise<void> {
@@ -139,14 +139,6 @@ class GatedBroker implements Broker {
       )
     }
     return this.inner.history(roomId, since)
-  }
-
-  claimJti(jti: string, ttlMs: number): Promise<Accepted | null> {
-    return this.inner.claimJti(jti, ttlMs)
-  }
-
-  settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void> {
-    return this.inner.settleJti(jti, accepted, ttlMs)
   }
 
   close(): Promise<void> {
@@ -189,7 +181,7 @@ function setup(
     memory,
     clock,
     errors,
-    publish: (...messages) => broker.publish(messages),
+    publish: async (...messages) => [...(await broker.publish(messages)).stored],
   }
 }
 
@@ -502,7 +494,7 @@ t.test('unsubscribe and remove leave nothing behind', async (t) => {
   await hub.subscribe(b, '1', { presence: true })
   t.same(hub.stats(), { rooms: 3, members: 2 })
   await publish(message('1', 'x'), message('2', 'y'))
-  const published = await publishMessages(memory, [message('3', 'z')], 'jti-1')
+  const published = await memory.publish([message('3', 'z')], { jti: 'jti-1', ttlMs: 1000 })
   t.equal(published.accepted.length, 1)
 
   hub.unsubscribe(b, '1')
@@ -520,7 +512,7 @@ t.test('unsubscribe and remove leave nothing behind', async (t) => {
   await publish(message('1', 'after'))
   t.equal(a.frames.length, frames, 'no delivery after remove')
 
-  clock.ms += Math.max(1000, JTI_WINDOW_MS) + 1
+  clock.ms += 1001
   memory.sweep()
   t.same(memory.stats(), { rooms: 0, jtis: 0 }, 'the broker forgets the rooms and jtis too')
 })

@@ -137,8 +137,6 @@ function slowHistoryBroker(): { broker: Broker; release: () => void; waiting: Pr
       }
       return memory.history(room, since)
     },
-    claimJti: (j, ttl) => memory.claimJti(j, ttl),
-    settleJti: (j, a, ttl) => memory.settleJti(j, a, ttl),
     close: () => memory.close(),
   }
   return { broker, release, waiting }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RelayError } from '../../src/errors.js'
-import { normaliseRoomId, parseMessage } from '../../src/hub/message.js'
+import { normaliseRoomId, parseMessage } from '../../src/protocol/message.js'
 import { kanbanRights } from '../helpers/tokens.js'
 
 const base = { room_id: 42, cmd: 'kanban_item:move' }

@@ -1,5 +1,9 @@
 import t from 'tap'
-import { isFrameError, parseClientFrame, type FrameError } from '../../src/ws/client-frames.js'
+import {
+  isFrameError,
+  parseClientFrame,
+  type FrameError,
+} from '../../src/protocol/client-frames.js'
 
 const parse = (frame: unknown): ReturnType<typeof parseClientFrame> =>
   parseClientFrame(JSON.stringify(frame))

@@ -1,16 +1,11 @@
 import t from 'tap'
-import type { StoredMessage } from '../../src/broker/broker.js'
+import type { StoredMessage } from '../../src/protocol/message.js'
 import {
-  errorFrame,
-  helloFrame,
   messageFrame,
-  PONG_FRAME,
   presenceFrame,
   resyncFrame,
   subscribedFrame,
-  tokenFrame,
-  unsubscribedFrame,
-} from '../../src/hub/frames.js'
+} from '../../src/protocol/server-frames.js'
 
 const parse = (b: Buffer): unknown => JSON.parse(b.toString('utf8'))
 
@@ -78,20 +73,6 @@ t.test('messageFrame', async (t) => {
   })
 })
 
-t.test('errorFrame', async (t) => {
-  t.strictSame(parse(errorFrame('BadRequest', 'bad frame')), {
-    type: 'error',
-    code: 'BadRequest',
-    message: 'bad frame',
-  })
-  t.strictSame(parse(errorFrame('RoomLimit', 'too many', '42')), {
-    type: 'error',
-    code: 'RoomLimit',
-    message: 'too many',
-    room_id: '42',
-  })
-})
-
 t.test('subscribedFrame', async (t) => {
   t.strictSame(
     parse(subscribedFrame({ room_id: '42', epoch: 'e', offset: 18, presence_count: 3 })),
@@ -127,9 +108,7 @@ t.test('subscribedFrame', async (t) => {
   )
 })
 
-t.test('the other frames', async (t) => {
-  t.strictSame(parse(helloFrame(25000)), { type: 'hello', protocol: 1, heartbeat_ms: 25000 })
-  t.strictSame(parse(PONG_FRAME), { type: 'pong' })
+t.test('presence and resync', async (t) => {
   t.strictSame(parse(presenceFrame('42', 'join', { user_id: 101, uuid: 'tab' })), {
     type: 'presence',
     room_id: '42',
@@ -143,6 +122,4 @@ t.test('the other frames', async (t) => {
     epoch: 'e',
     offset: 18,
   })
-  t.strictSame(parse(unsubscribedFrame('42')), { type: 'unsubscribed', room_id: '42' })
-  t.strictSame(parse(tokenFrame(1767225600)), { type: 'token', exp: 1767225600 })
 })

@@ -1,22 +1,11 @@
 /**
- * Server → client frames (PROTOCOL §5.2), built as Buffers so that one frame can be
- * written to many sockets. Constant frames are built once at load time.
+ * Server → client frames the hub sends to room members (PROTOCOL §5.2), built as Buffers
+ * so that one frame can be written to many sockets. Connection-level frames (hello, pong,
+ * token, unsubscribed, error) belong to the endpoint that sends them (src/ws/frames.ts).
  */
-import type { StoredMessage } from '../broker/broker.js'
-import type { WsErrorCode } from '../errors.js'
-
-/** Protocol version announced in `hello`. */
-export const PROTOCOL_VERSION = 1
+import type { StoredMessage } from './message.js'
 
 const encode = (frame: object): Buffer => Buffer.from(JSON.stringify(frame))
-
-/** `hello`, sent on connect. */
-export function helloFrame(heartbeatMs: number): Buffer {
-  return encode({ type: 'hello', protocol: PROTOCOL_VERSION, heartbeat_ms: heartbeatMs })
-}
-
-/** `pong`, the answer to an application-level ping. */
-export const PONG_FRAME = encode({ type: 'pong' })
 
 const messageFrames = new WeakMap<StoredMessage, Buffer>()
 
@@ -72,23 +61,4 @@ export function presenceFrame(
 /** `resync`: messages were lost for this connection; reload state and continue from offset. */
 export function resyncFrame(roomId: string, epoch: string, offset: number): Buffer {
   return encode({ type: 'resync', room_id: roomId, epoch, offset })
-}
-
-/** `unsubscribed`. */
-export function unsubscribedFrame(roomId: string): Buffer {
-  return encode({ type: 'unsubscribed', room_id: roomId })
-}
-
-/** `token`: the refreshed token was accepted. */
-export function tokenFrame(exp: number): Buffer {
-  return encode({ type: 'token', exp })
-}
-
-/** `error`: a refused frame. */
-export function errorFrame(code: WsErrorCode, message: string, roomId?: string): Buffer {
-  return encode(
-    roomId === undefined
-      ? { type: 'error', code, message }
-      : { type: 'error', code, message, room_id: roomId },
-  )
 }

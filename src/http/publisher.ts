@@ -1,6 +1,6 @@
 import type { Accepted, Broker } from '../broker/broker.js'
 import { RelayError } from '../errors.js'
-import type { Message } from './message.js'
+import type { Message } from '../protocol/message.js'
 
 /** How long a publish `jti` is remembered (PROTOCOL §1.2). */
 export const JTI_WINDOW_MS = 5 * 60 * 1000
@@ -13,7 +13,7 @@ export interface PublishResult {
 
 /**
  * Publish validated messages through the broker, at most once per `jti` within the
- * window. A broker failure releases the jti (the backend may retry) and becomes a 503.
+ * window (the broker keeps the jti with the publish). A broker failure becomes a 503.
  */
 export async function publishMessages(
   broker: Broker,
@@ -21,20 +21,11 @@ export async function publishMessages(
   jti: string | null,
 ): Promise<PublishResult> {
   if (!broker.ready) throw new RelayError('RELAY_ERR_BROKER_UNAVAILABLE')
-  if (jti !== null) {
-    const previous = await broker.claimJti(jti, JTI_WINDOW_MS).catch(unavailable)
-    if (previous !== null) return { accepted: previous, duplicate: true }
-  }
-  let accepted: Accepted
-  try {
-    const stored = await broker.publish(messages)
-    accepted = stored.map((m) => ({ room_id: m.room_id, epoch: m.epoch, offset: m.offset }))
-  } catch (err) {
-    if (jti !== null) await broker.settleJti(jti, null, JTI_WINDOW_MS).catch(() => undefined)
-    return unavailable(err)
-  }
-  if (jti !== null) await broker.settleJti(jti, accepted, JTI_WINDOW_MS).catch(() => undefined)
-  return { accepted }
+  const idempotency = jti === null ? undefined : { jti, ttlMs: JTI_WINDOW_MS }
+  const published = await broker.publish(messages, idempotency).catch(unavailable)
+  return published.duplicate
+    ? { accepted: published.accepted, duplicate: true }
+    : { accepted: published.accepted }
 }
 
 function unavailable(err: unknown): never {

@@ -1,5 +1,4 @@
-import type { RoomPosition } from '../broker/broker.js'
-import { normaliseRoomId } from '../hub/message.js'
+import { normaliseRoomId, type RoomPosition } from './message.js'
 
 /** A client → server frame (PROTOCOL §5.1), validated. */
 export type ClientFrame =

@@ -11,6 +11,20 @@ export interface Message {
   readonly sender_uuid: string | null
 }
 
+/** A room's position: its history epoch and latest offset (0 before the first message). */
+export interface RoomPosition {
+  readonly epoch: string
+  readonly offset: number
+}
+
+/** A message once stored in its room's history. Owned by the broker that stored it; never mutated. */
+export interface StoredMessage extends Message {
+  readonly epoch: string
+  readonly offset: number
+  /** When the broker stored it, ms since epoch (drives history_ttl_s and latency metrics). */
+  readonly published_at: number
+}
+
 const CMD = /^[A-Za-z0-9_.:-]{1,128}$/
 // Control characters (C0, DEL, C1), line/paragraph separators and lone surrogates.
 // eslint-disable-next-line no-control-regex

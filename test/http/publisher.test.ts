@@ -1,16 +1,16 @@
 import t, { type Test } from 'tap'
 import type {
-  Accepted,
   Broker,
   HistoryResult,
+  Idempotency,
+  Published,
   RoomListener,
   RoomPosition,
-  StoredMessage,
 } from '../../src/broker/broker.js'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { RelayError } from '../../src/errors.js'
-import type { Message } from '../../src/hub/message.js'
-import { JTI_WINDOW_MS, publishMessages } from '../../src/hub/publisher.js'
+import type { Message } from '../../src/protocol/message.js'
+import { JTI_WINDOW_MS, publishMessages } from '../../src/http/publisher.js'
 
 const message = (roomId: string, cmd: string): Message => ({
   room_id: roomId,
@@ -21,12 +21,12 @@ const message = (roomId: string, cmd: string): Message => ({
   sender_uuid: null,
 })
 
-/** A MemoryBroker behind a wrapper whose publish, claim or readiness can be made to fail. */
+/** A MemoryBroker behind a wrapper whose publish or readiness can be made to fail. */
 class FlakyBroker implements Broker {
   failPublishes = 0
-  failClaims = false
   notReady = false
   published = 0
+  readonly idempotency: (Idempotency | undefined)[] = []
 
   constructor(private readonly inner: MemoryBroker) {}
 
@@ -34,22 +34,16 @@ class FlakyBroker implements Broker {
     return !this.notReady
   }
 
-  publish(messages: readonly Message[]): Promise<StoredMessage[]> {
+  publish(messages: readonly Message[], idempotency?: Idempotency): Promise<Published> {
+    this.idempotency.push(idempotency)
     if (this.failPublishes > 0) {
       this.failPublishes -= 1
       return Promise.reject(new Error('connection reset'))
     }
-    this.published += messages.length
-    return this.inner.publish(messages)
-  }
-
-  claimJti(jti: string, ttlMs: number): Promise<Accepted | null> {
-    if (this.failClaims) return Promise.reject(new Error('claim failed'))
-    return this.inner.claimJti(jti, ttlMs)
-  }
-
-  settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void> {
-    return this.inner.settleJti(jti, accepted, ttlMs)
+    return this.inner.publish(messages, idempotency).then((published) => {
+      this.published += published.stored.length
+      return published
+    })
   }
 
   subscribe(roomId: string, listener: RoomListener): Promise<void> {
@@ -125,17 +119,14 @@ t.test('the jti is remembered for the window, then forgotten', async (t) => {
   t.equal(JTI_WINDOW_MS, 300_000, '5 minutes (PROTOCOL §1.2)')
 })
 
-t.test('a jti still in flight answers duplicate with an empty accepted list', async (t) => {
+t.test('the jti goes to the broker with the publish, for the window', async (t) => {
   const { broker } = setup(t)
-  await broker.claimJti('j1', JTI_WINDOW_MS)
-  t.strictSame(await publishMessages(broker, [message('42', 'a')], 'j1'), {
-    accepted: [],
-    duplicate: true,
-  })
-  t.equal(broker.published, 0)
+  await publishMessages(broker, [message('42', 'a')], 'j1')
+  await publishMessages(broker, [message('42', 'a')], null)
+  t.same(broker.idempotency, [{ jti: 'j1', ttlMs: JTI_WINDOW_MS }, undefined])
 })
 
-t.test('a failing broker publish: 503, and the jti is released', async (t) => {
+t.test('a failing broker publish: 503 naming the cause', async (t) => {
   const { broker } = setup(t)
   broker.failPublishes = 1
   const err = await refusal(publishMessages(broker, [message('42', 'a')], 'j1'))
@@ -143,25 +134,12 @@ t.test('a failing broker publish: 503, and the jti is released', async (t) => {
   t.equal(err.status, 503)
   t.match(err.message, 'connection reset')
   t.equal(broker.published, 0)
-  const retry = await publishMessages(broker, [message('42', 'a')], 'j1')
-  t.notOk(retry.duplicate, 'the retry is a new publish')
-  t.equal(broker.published, 1)
-  t.equal(retry.accepted[0]?.offset, 1)
-  t.equal((await publishMessages(broker, [message('42', 'a')], 'j1')).duplicate, true)
 })
 
 t.test('a failing publish without jti is a 503 too', async (t) => {
   const { broker } = setup(t)
   broker.failPublishes = 1
   t.equal((await refusal(publishMessages(broker, [message('42', 'a')], null))).status, 503)
-})
-
-t.test('a failing jti claim is a 503 and publishes nothing', async (t) => {
-  const { broker } = setup(t)
-  broker.failClaims = true
-  const err = await refusal(publishMessages(broker, [message('42', 'a')], 'j1'))
-  t.equal(err.code, 'RELAY_ERR_BROKER_UNAVAILABLE')
-  t.equal(broker.published, 0)
 })
 
 t.test('a broker that is not ready: 503 before anything', async (t) => {
