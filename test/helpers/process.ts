@@ -2,7 +2,12 @@
  * Child processes: the built relay (`node dist/src/main.js`) and other commands, with their
  * output captured and every wait bounded. Killed at teardown if still running.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import {
+  spawn,
+  spawnSync,
+  type ChildProcessByStdio,
+  type SpawnSyncReturns,
+} from 'node:child_process'
 import { existsSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
@@ -243,3 +248,18 @@ export function run(
 /** Run the built relay's CLI (`node dist/src/main.js ARGS`) with only PATH and `env`. */
 export const runMain = (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> =>
   run(process.execPath, [mainJs, ...args], { env: { PATH: process.env.PATH, ...env } })
+
+/**
+ * Run the built relay to its end, synchronously, in a clean environment: for commands that
+ * talk to nothing in this process (usage errors, check-config).
+ */
+export const runRelaySync = (
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): SpawnSyncReturns<string> =>
+  spawnSync(...relayCommand(args), {
+    cwd: options.cwd,
+    env: cleanEnv(),
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? WAIT_MS,
+  })
