@@ -173,6 +173,10 @@ async function nextNotPresence(client: TestClient): Promise<Frame> {
   }
 }
 
+// The file's own bound (tap's default is package.json's 180 s): six scenarios each start
+// relay processes and Redis, every wait bounded by WAIT_MS.
+t.setTimeout(300_000)
+
 const redis = await startRedis(t)
 if (redis && !existsSync(mainJs)) {
   t.fail(`${mainJs} is missing: run "npm run build" first (npm test does)`)
