@@ -65,7 +65,10 @@ async function startDemoRelay(t: Test): Promise<DemoRelay> {
     },
     async board(login) {
       const answer = await httpsGet(port, `/demo/api/board?user=${login}`, devCert(dir))
-      return (answer.json as BoardView).columns.map((c) => [String(c.id), c.cards.map((x) => x.id)])
+      return (answer.body as unknown as BoardView).columns.map((c) => [
+        String(c.id),
+        c.cards.map((x) => x.id),
+      ])
     },
   }
   return relay
