@@ -80,25 +80,17 @@ t.test('publish and listen against a running relay', async (t) => {
   const url = `https://127.0.0.1:${relay.port}`
   const listener = listen(t, [`--config=${file}`, `--url=${url}`, '--room=42', '--count=2'])
   await subscribed(relay)
-  const first = await run([
-    'publish',
-    `--config=${file}`,
-    `--url=${url}`,
-    '--room=42',
-    '--cmd=kanban_item:move',
-    '--data={"artifact_id":7}',
-  ])
+  /** The binary's `publish` to room 42 of this relay. */
+  const publish = (...args: string[]) =>
+    run(['publish', `--config=${file}`, `--url=${url}`, '--room=42', ...args])
+  const first = await publish('--cmd=kanban_item:move', '--data={"artifact_id":7}')
   t.equal(first.status, 0, first.stderr)
   t.match(JSON.parse(first.stdout) as unknown, { accepted: [{ room_id: '42', offset: 1 }] })
-  const second = await run([
-    'publish',
-    `--config=${file}`,
-    `--url=${url}`,
-    '--room=42',
+  const second = await publish(
     '--cmd=kanban_item:update',
     '--rights={"submitter_id":null,"submitter_can_view":false,"submitter_only":[],"tracker":["@site_active"],"artifact":[]}',
     '--jti=cli-1',
-  ])
+  )
   t.equal(second.status, 0, second.stderr)
   t.equal((await listener.exited()).code, 0, 'listen exits 0 after --count messages')
   const lines = listener
@@ -117,13 +109,7 @@ t.test('publish and listen against a running relay', async (t) => {
     { type: 'message', offset: 2, cmd: 'kanban_item:update' },
   ])
 
-  const refused = await run([
-    'publish',
-    `--config=${file}`,
-    `--url=${url}`,
-    '--room=42',
-    '--cmd=bad cmd',
-  ])
+  const refused = await publish('--cmd=bad cmd')
   t.equal(refused.status, 1, 'a refused publish exits 1')
   t.match(refused.stderr, /400.*RELAY_ERR_PUBLISH_BAD_MESSAGE/)
   t.equal((await run(['publish', `--config=${file}`, '--room=42'])).status, 2, '--cmd is required')
