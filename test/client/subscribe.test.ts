@@ -1,15 +1,12 @@
 import t from 'tap'
 import type { MessageFrame, ResyncInfo } from '../../src/client/index.js'
-import { flush, harness, message, subscribed } from './harness.js'
+import { flush, harness, helloIn42, message, subscribed } from './harness.js'
 
 /** A client subscribed to room 42, collecting the offsets it is given; its socket said hello. */
 async function collecting(t: Parameters<typeof harness>[0]) {
   const h = harness(t)
   const got: number[] = []
-  h.client.subscribe('42', { onMessage: (m) => got.push(m.offset) })
-  await flush()
-  const ws = h.socket()
-  ws.hello()
+  const ws = await helloIn42(h, (m) => got.push(m.offset))
   return { h, got, ws }
 }
 
@@ -332,10 +329,7 @@ t.test('malformed and unknown frames are ignored', async (t) => {
 
 t.test('a listener asking for presence in a room joined without it subscribes again', async (t) => {
   const h = harness(t)
-  h.client.subscribe('42', { onMessage: () => undefined })
-  await flush()
-  const ws = h.socket()
-  ws.hello()
+  const ws = await helloIn42(h)
   // Added while the first subscribe is still pending: sent once it is confirmed.
   h.client.subscribe('42', { onMessage: () => undefined, presence: true })
   t.equal(ws.sentOf('subscribe').length, 1)
