@@ -5,7 +5,7 @@
 import t from 'tap'
 import { createTokenVerifier } from '../../src/auth/token.js'
 import { TEST_KEY, testConfigFile } from '../helpers/config.js'
-import { mainJs, runMain, spawnProcess, type Spawned } from '../helpers/process.js'
+import { mainJs, runMain, spawnProcess, WAIT_MS, type Spawned } from '../helpers/process.js'
 import { startRelay, type Teardown, type TestRelay } from '../helpers/relay.js'
 import { subscriberToken } from '../helpers/tokens.js'
 import { sleep, until } from '../helpers/wait.js'
@@ -20,7 +20,10 @@ const listen = (t: Teardown, args: string[]): Spawned =>
 
 /** Resolves once the listener is in a room of `relay`. */
 const subscribed = (relay: TestRelay): Promise<void> =>
-  until('listen subscribes', () => relay.app.relay.hub.stats().rooms > 0, { intervalMs: 50 })
+  until('listen subscribes', () => relay.app.relay.hub.stats().rooms > 0, {
+    timeoutMs: WAIT_MS,
+    intervalMs: 50,
+  })
 
 const verifier = createTokenVerifier(TEST_KEY, {
   publishMaxLifetimeS: 300,
