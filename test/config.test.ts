@@ -96,23 +96,16 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
 
 t.test('a file with the historic Tuleap key names loads', async (t) => {
   const dir = tempDir(t)
-  const file = writeConfig(dir, {
+  const historic = {
     nodejs_server_jwt_private_key: TEST_KEY,
     full_path_ssl_cert: '/etc/pki/tls/certs/tuleap.crt',
     full_path_ssl_key: '/etc/pki/tls/private/tuleap.key',
     port: 443,
     process_uid: 'tuleaprt',
     process_gid: 'tuleaprt',
-  })
-  t.match(loadConfig({ file }), {
-    nodejs_server_jwt_private_key: TEST_KEY,
-    full_path_ssl_cert: '/etc/pki/tls/certs/tuleap.crt',
-    full_path_ssl_key: '/etc/pki/tls/private/tuleap.key',
-    port: 443,
-    process_uid: 'tuleaprt',
-    process_gid: 'tuleaprt',
-    tls: true,
-  })
+  }
+  const file = writeConfig(dir, historic)
+  t.match(loadConfig({ file }), { ...historic, tls: true })
 })
 
 t.test('values override the file', async (t) => {

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import {
   copyFileSync,
@@ -24,6 +24,7 @@ import {
   projectRoot,
 } from '../src/dev-defaults.js'
 import { readTlsFiles } from '../src/tls.js'
+import { requireOpenssl } from './helpers/tools.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url)).replace(/\/$/, '')
 const mainJs = join(root, 'dist/src/main.js')
@@ -32,12 +33,8 @@ const script = join(root, 'ssl/make-self-signed.sh')
 const WAIT_MS = 15_000
 
 /** Skip (fail on CI) when openssl, which make-self-signed.sh needs, is missing. */
-function hasOpenssl(t: Test): boolean {
-  if (spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0) return true
-  if (process.env.CI === 'true') t.fail('openssl is required on CI')
-  else t.plan(0, 'openssl is not installed: cannot make the development certificate')
-  return false
-}
+const hasOpenssl = (t: Test): boolean =>
+  requireOpenssl(t, 'cannot make the development certificate')
 
 /** A fresh project root holding only ssl/make-self-signed.sh; removed at teardown. */
 function fakeRoot(t: Test, withScript = true): string {

@@ -8,6 +8,7 @@ import {
   type ProcessIds,
 } from '../src/privileges.js'
 import { testConfig } from './helpers/config.js'
+import { thrown } from './helpers/errors.js'
 
 type Call = [name: string, arg: unknown]
 
@@ -59,14 +60,9 @@ const rootConfig = (uid: string | number = 65534, gid: string | number = 65534) 
 
 /** The PrivilegeError `fn` throws; fails the test if it throws nothing or something else. */
 function privilegeError(t: Test, fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    t.type(err, PrivilegeError)
-    return (err as Error).message
-  }
-  t.fail('expected a PrivilegeError')
-  return ''
+  const err = thrown(Error, fn)
+  t.type(err, PrivilegeError)
+  return err.message
 }
 
 t.test('not root: nothing is called, the current ids are returned', async (t) => {

@@ -7,31 +7,19 @@ import t, { type Test } from 'tap'
 import { ConfigError } from '../src/config.js'
 import { readTlsFiles } from '../src/tls.js'
 import { testConfig } from './helpers/config.js'
+import { thrown } from './helpers/errors.js'
+import { requireOpenssl } from './helpers/tools.js'
 
 const script = fileURLToPath(new URL('../ssl/make-self-signed.sh', import.meta.url))
 
 /** Skip (fail on CI) when openssl, which make-self-signed.sh needs, is missing. */
-function hasOpenssl(t: Test): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    if (process.env.CI === 'true') t.fail('openssl is required on CI')
-    else t.plan(0, 'openssl is not installed: cannot make test certificates')
-    return false
-  }
-}
+const hasOpenssl = (t: Test): boolean => requireOpenssl(t)
 
 /** The ConfigError `fn` throws; fails the test if it throws nothing or something else. */
 function configError(t: Test, fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    t.type(err, ConfigError)
-    return (err as Error).message
-  }
-  t.fail('expected a ConfigError')
-  return ''
+  const err = thrown(Error, fn)
+  t.type(err, ConfigError)
+  return err.message
 }
 
 t.test('tls: false reads nothing and returns null', async (t) => {

@@ -2,19 +2,13 @@ import t from 'tap'
 import { canReceive, parseRights, type Rights } from '../../src/auth/rights.js'
 import { RelayError } from '../../src/errors.js'
 import { kanbanRights } from '../helpers/tokens.js'
+import { thrown } from '../helpers/errors.js'
 
 const KEYS = ['submitter_id', 'submitter_can_view', 'submitter_only', 'tracker', 'artifact']
 
-/** The error parseRights throws for `value`, or a failure when it does not throw. */
-function refusal(value: unknown, where?: string): RelayError {
-  try {
-    parseRights(value, where)
-  } catch (err) {
-    if (err instanceof RelayError) return err
-    throw err
-  }
-  throw new Error(`parseRights accepted ${JSON.stringify(value)}`)
-}
+/** The RelayError parseRights throws for `value`; fails the test when it does not throw one. */
+const refusal = (value: unknown, where?: string): RelayError =>
+  thrown(RelayError, () => parseRights(value, where))
 
 const rights = (overrides: Record<string, unknown> = {}): Rights =>
   parseRights(kanbanRights(overrides))

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import type { Broker, StoredMessage } from '../../src/broker/broker.js'
 import type { Message } from '../../src/protocol/message.js'
+import { testMessage } from '../helpers/messages.js'
 
 /** What the contract asks of a broker factory. */
 export interface ContractBrokerOptions {
@@ -31,9 +32,8 @@ class Clock {
   }
 }
 
-function message(roomId: string, cmd: string, data: unknown = null): Message {
-  return { room_id: roomId, cmd, data, rights: null, sender_user_id: null, sender_uuid: null }
-}
+const message = (roomId: string, cmd: string, data: unknown = null): Message =>
+  testMessage(roomId, cmd, { data })
 
 /** Records what a listener received. */
 function recorder(): { got: StoredMessage[]; listener: (m: StoredMessage) => void } {

@@ -3,17 +3,11 @@ import type { StoredMessage } from '../../src/broker/broker.js'
 import { MemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory-broker.js'
 import type { Message } from '../../src/protocol/message.js'
 import { brokerContract } from './contract.js'
+import { testMessage } from '../helpers/messages.js'
 
 brokerContract(t, 'MemoryBroker', async (opts) => new MemoryBroker(opts))
 
-const message = (roomId: string, cmd: string): Message => ({
-  room_id: roomId,
-  cmd,
-  data: null,
-  rights: null,
-  sender_user_id: null,
-  sender_uuid: null,
-})
+const message = (roomId: string, cmd: string): Message => testMessage(roomId, cmd)
 
 function setup(
   t: Test,

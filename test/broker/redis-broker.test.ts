@@ -12,29 +12,19 @@ import { RedisBroker, redactUrl, type RedisBrokerOptions } from '../../src/broke
 import type { Message } from '../../src/protocol/message.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { brokerContract } from './contract.js'
+import { testMessage } from '../helpers/messages.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 /** Upper bound of every wait in this file. */
 const WAIT_MS = 10_000
 
 const redis = await startRedis(t)
 
-const message = (roomId: string, cmd: string): Message => ({
-  room_id: roomId,
-  cmd,
-  data: { cmd },
-  rights: null,
-  sender_user_id: null,
-  sender_uuid: null,
-})
+const message = (roomId: string, cmd: string): Message =>
+  testMessage(roomId, cmd, { data: { cmd } })
 
-/** Resolves once `check()` holds, polling; fails after WAIT_MS naming `what`. */
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${WAIT_MS} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>): Promise<void> =>
+  waitUntil(what, check, { timeoutMs: WAIT_MS, intervalMs: 20 })
 
 if (redis) {
   brokerContract(t, 'RedisBroker', async (opts) => {

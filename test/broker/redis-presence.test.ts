@@ -8,46 +8,18 @@ import type { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { RedisBroker } from '../../src/broker/redis-broker.js'
 import { Hub } from '../../src/hub/hub.js'
-import type { Member } from '../../src/hub/room.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { StrictMember } from '../helpers/fakes.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 const WAIT_MS = 10_000
 
-type Frame = Record<string, unknown> & { type: string }
+/** A member of @site_active; an overflow or a failure is a bug here. */
+const member = (userId: number, uuid: string): StrictMember =>
+  new StrictMember(userId, new Set(['@site_active']), uuid)
 
-/** A member that records what it is sent. */
-class FakeMember implements Member {
-  readonly frames: Frame[] = []
-  readonly groups = new Set(['@site_active'])
-  expired = false
-  constructor(
-    readonly userId: number,
-    readonly uuid: string,
-  ) {}
-  send(frame: Buffer): void {
-    this.frames.push(JSON.parse(frame.toString('utf8')) as Frame)
-  }
-  overflow(): void {
-    throw new Error(`member ${this.uuid} overflowed`)
-  }
-  fail(): void {
-    throw new Error(`member ${this.uuid} failed`)
-  }
-  /** Presence frames received, as `event:uuid`. */
-  presence(): string[] {
-    return this.frames
-      .filter((f) => f.type === 'presence')
-      .map((f) => `${String(f.event)}:${String(f.uuid)}`)
-  }
-}
-
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + WAIT_MS
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${WAIT_MS} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+const until = (what: string, check: () => boolean): Promise<void> =>
+  waitUntil(what, check, { timeoutMs: WAIT_MS, intervalMs: 20 })
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -80,7 +52,7 @@ function tests(redis: TestRedis): void {
     const node = nodes(t)
     const a = await node()
     const b = await node()
-    const a1 = new FakeMember(1, 'a1')
+    const a1 = member(1, 'a1')
     await a.hub.subscribe(a1, '42', { presence: true })
     t.match(a1.frames.shift(), {
       type: 'subscribed',
@@ -88,7 +60,7 @@ function tests(redis: TestRedis): void {
       presence: [{ uuid: 'a1' }],
     })
 
-    const b1 = new FakeMember(2, 'b1')
+    const b1 = member(2, 'b1')
     await b.hub.subscribe(b1, '42', { presence: true })
     t.match(b1.frames.shift(), {
       type: 'subscribed',
@@ -107,7 +79,7 @@ function tests(redis: TestRedis): void {
       uuid: 'b1',
     })
 
-    const b2 = new FakeMember(3, 'b2')
+    const b2 = member(3, 'b2')
     await b.hub.subscribe(b2, '42', { presence: true })
     const answer = b2.frames.shift()
     t.match(answer, { type: 'subscribed', presence_count: 3 })
@@ -124,9 +96,9 @@ function tests(redis: TestRedis): void {
     const node = nodes(t)
     const a = await node()
     const b = await node()
-    const watcher = new FakeMember(1, 'watcher')
+    const watcher = member(1, 'watcher')
     await a.hub.subscribe(watcher, '7', { presence: true })
-    await b.hub.subscribe(new FakeMember(2, 'doomed'), '7', { presence: false })
+    await b.hub.subscribe(member(2, 'doomed'), '7', { presence: false })
     await until('the join crosses', () => watcher.presence().length === 1)
     // Node b vanishes from Redis at once: no QUIT, no HDEL, no leave event (as SIGKILL).
     const connections = b.broker as unknown as { cmd: Redis; sub: Redis }
@@ -134,7 +106,7 @@ function tests(redis: TestRedis): void {
     connections.sub.disconnect()
     await until('its member expires', () => watcher.presence().length === 2)
     t.same(watcher.presence(), ['join:doomed', 'leave:doomed'])
-    const late = new FakeMember(3, 'late')
+    const late = member(3, 'late')
     await a.hub.subscribe(late, '7', { presence: true })
     t.match(late.frames[0], { type: 'subscribed', presence_count: 2 }, 'the count forgets it too')
   })

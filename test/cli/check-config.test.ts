@@ -1,15 +1,12 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { checkConfig, type Io } from '../../src/cli/check-config.js'
-import { testCert } from '../helpers/certs.js'
-import { TEST_KEY } from '../helpers/config.js'
-
-const root = fileURLToPath(new URL('../../', import.meta.url))
-const mainJs = join(root, 'dist/src/main.js')
+import { TEST_KEY, testConfigFile } from '../helpers/config.js'
+import { projectRoot, requireBuild, runRelaySync } from '../helpers/process.js'
+import { requireOpenssl } from '../helpers/tools.js'
 
 /** An Io that collects lines; env is empty unless given, so the caller's env never leaks in. */
 function collect(env: NodeJS.ProcessEnv = {}): Io & { outLines: string[]; errLines: string[] } {
@@ -24,68 +21,32 @@ function collect(env: NodeJS.ProcessEnv = {}): Io & { outLines: string[]; errLin
   }
 }
 
-/** The environment of this process without the relay's own variables. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([name]) => name !== 'PRIVATE_KEY' && !name.startsWith('TULEAP_REALTIME_'),
-    ),
-  )
-}
-
-/**
- * The command that runs `node dist/src/main.js ARGS` as the process itself (env execs it,
- * so the pid is node's), without NODE_OPTIONS: tap adds its process tracker there, and the
- * tracker fails at exit once the relay has dropped its privileges.
- */
-const relayCommand = (args: string[]): [string, string[]] => [
-  'env',
-  ['-u', 'NODE_OPTIONS', process.execPath, mainJs, ...args],
-]
-/** Skip (fail on CI) when openssl, which testCert() needs, is missing. */
-function hasOpenssl(t: Test): boolean {
-  const probe = spawnSync('openssl', ['version'], { stdio: 'ignore' })
-  if (probe.status === 0) return true
-  if (process.env.CI === 'true') t.fail('openssl is required on CI')
-  else t.plan(0, 'openssl is not installed: cannot make test certificates')
-  return false
-}
-
 t.test('check-config', async (t) => {
-  if (!hasOpenssl(t)) return
-  const cert = testCert()
+  if (!requireOpenssl(t)) return
   const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-check-config-'))
   t.teardown(() => {
     rmSync(dir, { recursive: true, force: true })
   })
-  const write = (name: string, values: Record<string, unknown>): string => {
-    const file = join(dir, name)
-    writeFileSync(
-      file,
-      JSON.stringify({
-        nodejs_server_jwt_private_key: TEST_KEY,
-        full_path_ssl_cert: cert.certFile,
-        full_path_ssl_key: cert.keyFile,
-        address: '127.0.0.1',
-        port: 8443,
-        ...values,
-      }),
-    )
-    return file
-  }
-  const good = write('good.json', {})
-  const badKey = write('bad-key.json', { nodejs_server_jwt_private_key: 'too-short' })
-  const placeholder = write('placeholder.json', {
+  /** A config file on port 8443 with `values`. */
+  const write = (values: Record<string, unknown>): string =>
+    testConfigFile(t, { port: 8443, ...values })
+  const good = write({})
+  const badKey = write({ nodejs_server_jwt_private_key: 'too-short' })
+  const placeholder = write({
     nodejs_server_jwt_private_key: 'private_key_to_change',
   })
   const otherKey = join(dir, 'other-key.pem')
   const otherCert = join(dir, 'other-cert.pem')
-  const made = spawnSync('bash', [join(root, 'ssl/make-self-signed.sh'), otherCert, otherKey], {
-    stdio: 'ignore',
-  })
+  const made = spawnSync(
+    'bash',
+    [join(projectRoot, 'ssl/make-self-signed.sh'), otherCert, otherKey],
+    {
+      stdio: 'ignore',
+    },
+  )
   t.equal(made.status, 0, 'a second pair is made')
-  const mismatch = write('mismatch.json', { full_path_ssl_key: otherKey })
-  const plain = write('plain.json', { tls: false })
+  const mismatch = write({ full_path_ssl_key: otherKey })
+  const plain = write({ tls: false })
 
   t.test('without --config: usage error, exit 2', async (t) => {
     const io = collect()
@@ -142,17 +103,8 @@ t.test('check-config', async (t) => {
   })
 
   t.test('the built binary', async (t) => {
-    if (!existsSync(mainJs)) {
-      t.fail(`${mainJs} is missing: run "npm run build" first (npm test does)`)
-      return
-    }
-    const run = (...args: string[]) =>
-      spawnSync(...relayCommand(args), {
-        cwd: dir,
-        env: cleanEnv(),
-        encoding: 'utf8',
-        timeout: 30_000,
-      })
+    if (!requireBuild(t)) return
+    const run = (...args: string[]) => runRelaySync(args, { cwd: dir, timeoutMs: 30_000 })
     const ok = run('check-config', `--config=${good}`)
     t.equal(ok.status, 0, 'good config: exit 0')
     t.equal(ok.stdout, `check-config: ${good}: ok (wss on 127.0.0.1 port 8443)\n`)

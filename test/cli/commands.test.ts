@@ -2,36 +2,28 @@
  * The operator commands, run as the built binary against a real relay: exit codes,
  * messages, and a publish → listen round trip.
  */
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createTokenVerifier } from '../../src/auth/token.js'
 import { TEST_KEY, testConfigFile } from '../helpers/config.js'
-import { startRelay } from '../helpers/relay.js'
+import { mainJs, runMain, spawnProcess, WAIT_MS, type Spawned } from '../helpers/process.js'
+import { startRelay, type Teardown, type TestRelay } from '../helpers/relay.js'
 import { subscriberToken } from '../helpers/tokens.js'
+import { sleep, until } from '../helpers/wait.js'
 
-const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url))
+const run = runMain
 
-/**
- * Run the binary. Asynchronous on purpose: the relay under test runs in this process,
- * and a synchronous spawn would block it while the command talks to it.
- */
-function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { PATH: process.env.PATH, ...env },
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    const timer = setTimeout(() => child.kill(), 20_000)
-    child.on('close', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
+/** The binary's `listen ARGS`, with only PATH in its environment; killed at teardown. */
+const listen = (t: Teardown, args: string[]): Spawned =>
+  spawnProcess(t, process.execPath, [mainJs, 'listen', ...args], {
+    env: { PATH: process.env.PATH },
   })
-}
+
+/** Resolves once the listener is in a room of `relay`. */
+const subscribed = (relay: TestRelay): Promise<void> =>
+  until('listen subscribes', () => relay.app.relay.hub.stats().rooms > 0, {
+    timeoutMs: WAIT_MS,
+    intervalMs: 50,
+  })
 
 const verifier = createTokenVerifier(TEST_KEY, {
   publishMaxLifetimeS: 300,
@@ -89,45 +81,23 @@ t.test('publish and listen against a running relay', async (t) => {
   const relay = await startRelay(t)
   const file = testConfigFile(t, { port: relay.port })
   const url = `https://127.0.0.1:${relay.port}`
-  const listener = spawn(
-    process.execPath,
-    [MAIN, 'listen', `--config=${file}`, `--url=${url}`, '--room=42', '--count=2'],
-    {
-      env: { PATH: process.env.PATH },
-    },
-  )
-  t.teardown(() => listener.kill())
-  let out = ''
-  listener.stdout.on('data', (c: Buffer) => (out += c.toString()))
-  const exited = new Promise<number | null>((resolve) => listener.on('exit', resolve))
-  // Wait until the listener is in the room.
-  const deadline = Date.now() + 10_000
-  while (relay.app.relay.hub.stats().rooms === 0) {
-    if (Date.now() > deadline) throw new Error('listen did not subscribe within 10 s')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  const first = await run([
-    'publish',
-    `--config=${file}`,
-    `--url=${url}`,
-    '--room=42',
-    '--cmd=kanban_item:move',
-    '--data={"artifact_id":7}',
-  ])
+  const listener = listen(t, [`--config=${file}`, `--url=${url}`, '--room=42', '--count=2'])
+  await subscribed(relay)
+  /** The binary's `publish` to room 42 of this relay. */
+  const publish = (...args: string[]) =>
+    run(['publish', `--config=${file}`, `--url=${url}`, '--room=42', ...args])
+  const first = await publish('--cmd=kanban_item:move', '--data={"artifact_id":7}')
   t.equal(first.status, 0, first.stderr)
   t.match(JSON.parse(first.stdout) as unknown, { accepted: [{ room_id: '42', offset: 1 }] })
-  const second = await run([
-    'publish',
-    `--config=${file}`,
-    `--url=${url}`,
-    '--room=42',
+  const second = await publish(
     '--cmd=kanban_item:update',
     '--rights={"submitter_id":null,"submitter_can_view":false,"submitter_only":[],"tracker":["@site_active"],"artifact":[]}',
     '--jti=cli-1',
-  ])
+  )
   t.equal(second.status, 0, second.stderr)
-  t.equal(await exited, 0, 'listen exits 0 after --count messages')
-  const lines = out
+  t.equal((await listener.exited()).code, 0, 'listen exits 0 after --count messages')
+  const lines = listener
+    .stdout()
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -142,13 +112,7 @@ t.test('publish and listen against a running relay', async (t) => {
     { type: 'message', offset: 2, cmd: 'kanban_item:update' },
   ])
 
-  const refused = await run([
-    'publish',
-    `--config=${file}`,
-    `--url=${url}`,
-    '--room=42',
-    '--cmd=bad cmd',
-  ])
+  const refused = await publish('--cmd=bad cmd')
   t.equal(refused.status, 1, 'a refused publish exits 1')
   t.match(refused.stderr, /400.*RELAY_ERR_PUBLISH_BAD_MESSAGE/)
   t.equal((await run(['publish', `--config=${file}`, '--room=42'])).status, 2, '--cmd is required')
@@ -173,68 +137,32 @@ t.test('listen with a given token; a refused token is reported', async (t) => {
   const file = testConfigFile(t, { port: relay.port })
   const url = `https://127.0.0.1:${relay.port}`
   const given = subscriberToken(5, ['@site_active'])
-  const listener = spawn(
-    process.execPath,
-    [
-      MAIN,
-      'listen',
-      `--config=${file}`,
-      `--url=${url}`,
-      '--room=7',
-      '--count=1',
-      `--token=${given}`,
-    ],
-    {
-      env: { PATH: process.env.PATH },
-    },
-  )
-  t.teardown(() => listener.kill())
-  let out = ''
-  listener.stdout.on('data', (c: Buffer) => (out += c.toString()))
-  const exited = new Promise<number | null>((resolve) => listener.on('exit', resolve))
-  const deadline = Date.now() + 10_000
-  while (relay.app.relay.hub.stats().rooms === 0) {
-    if (Date.now() > deadline) throw new Error('listen did not subscribe within 10 s')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  const listener = listen(t, [
+    `--config=${file}`,
+    `--url=${url}`,
+    '--room=7',
+    '--count=1',
+    `--token=${given}`,
+  ])
+  await subscribed(relay)
   await relay.publish({ message: { room_id: '7', cmd: 'x', data: 1 } })
-  t.equal(await exited, 0)
-  t.match(JSON.parse(out.trim()) as unknown, { type: 'message', room_id: '7', data: 1 })
+  t.equal((await listener.exited()).code, 0)
+  t.match(JSON.parse(listener.stdout().trim()) as unknown, {
+    type: 'message',
+    room_id: '7',
+    data: 1,
+  })
 
-  const bad = spawn(
-    process.execPath,
-    [MAIN, 'listen', `--config=${file}`, `--url=${url}`, '--room=7', '--token=not-a-token'],
-    {
-      env: { PATH: process.env.PATH },
-    },
-  )
-  t.teardown(() => bad.kill())
-  let err = ''
-  bad.stderr.on('data', (c: Buffer) => (err += c.toString()))
-  const until = Date.now() + 10_000
-  while (!err.includes('Unauthorized') && Date.now() < until)
-    await new Promise((r) => setTimeout(r, 50))
-  t.match(err, /listen: Unauthorized \(room 7\)/, 'the refusal is printed on stderr')
+  const bad = listen(t, [`--config=${file}`, `--url=${url}`, '--room=7', '--token=not-a-token'])
+  await bad.waitFor('Unauthorized')
+  t.match(bad.stderr(), /listen: Unauthorized \(room 7\)/, 'the refusal is printed on stderr')
 })
 
 t.test('listen reports a relay it cannot reach, and keeps trying', async (t) => {
   const file = testConfigFile(t, { port: 1 })
-  const listener = spawn(
-    process.execPath,
-    [MAIN, 'listen', `--config=${file}`, '--url=https://127.0.0.1:1', '--room=7'],
-    {
-      env: { PATH: process.env.PATH },
-    },
-  )
-  t.teardown(() => listener.kill())
-  let err = ''
-  listener.stderr.on('data', (c: Buffer) => (err += c.toString()))
-  let exited = false
-  listener.on('exit', () => (exited = true))
-  const until = Date.now() + 10_000
-  while (!err.includes('ECONNREFUSED') && Date.now() < until)
-    await new Promise((r) => setTimeout(r, 50))
-  t.match(err, /listen: .*ECONNREFUSED/, 'the error is printed')
-  await new Promise((r) => setTimeout(r, 300))
-  t.notOk(exited, 'no crash: it retries')
+  const listener = listen(t, [`--config=${file}`, '--url=https://127.0.0.1:1', '--room=7'])
+  await listener.waitFor('ECONNREFUSED')
+  t.match(listener.stderr(), /listen: .*ECONNREFUSED/, 'the error is printed')
+  await sleep(300)
+  t.equal(listener.child.exitCode ?? listener.child.signalCode, null, 'no crash: it retries')
 })

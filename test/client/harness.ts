@@ -9,6 +9,7 @@ import {
   RealtimeClient,
   type ClientError,
   type ConnectionState,
+  type MessageFrame,
   type RealtimeClientOptions,
 } from '../../src/client/index.js'
 
@@ -189,6 +190,18 @@ export function harness(
     },
   }
   return h
+}
+
+/** Subscribe `h`'s client to room 42 and let its first socket say hello; that socket. */
+export async function helloIn42(
+  h: Harness,
+  onMessage: (m: MessageFrame) => void = () => undefined,
+): Promise<FakeWebSocket> {
+  h.client.subscribe('42', { onMessage })
+  await flush()
+  const ws = h.socket()
+  ws.hello()
+  return ws
 }
 
 /** A `subscribed` frame. */

@@ -1,6 +1,14 @@
 import t from 'tap'
 import type { MessageFrame, ResyncInfo } from '../../src/client/index.js'
-import { flush, harness, message, subscribed } from './harness.js'
+import { flush, harness, helloIn42, message, subscribed } from './harness.js'
+
+/** A client subscribed to room 42, collecting the offsets it is given; its socket said hello. */
+async function collecting(t: Parameters<typeof harness>[0]) {
+  const h = harness(t)
+  const got: number[] = []
+  const ws = await helloIn42(h, (m) => got.push(m.offset))
+  return { h, got, ws }
+}
 
 t.test(
   'nothing is sent before hello; then every room is subscribed, token and uuid first',
@@ -53,12 +61,7 @@ t.test('the generated uuid is a v4 UUID and stays the same across reconnections'
 })
 
 t.test('messages are delivered in order; an offset seen before is dropped', async (t) => {
-  const h = harness(t)
-  const got: number[] = []
-  h.client.subscribe('42', { onMessage: (m) => got.push(m.offset) })
-  await flush()
-  const ws = h.socket()
-  ws.hello()
+  const { got, ws } = await collecting(t)
   ws.deliver(subscribed('42', 10))
   ws.deliver(message('42', 11))
   ws.deliver(message('42', 12))
@@ -314,12 +317,7 @@ t.test('presence: members on subscribed, join and leave frames', async (t) => {
 })
 
 t.test('malformed and unknown frames are ignored', async (t) => {
-  const h = harness(t)
-  const got: number[] = []
-  h.client.subscribe('42', { onMessage: (m) => got.push(m.offset) })
-  await flush()
-  const ws = h.socket()
-  ws.hello()
+  const { h, got, ws } = await collecting(t)
   ws.deliver(subscribed('42', 0))
   ws.deliver('not json')
   ws.deliver({ type: 'message', room_id: '42', epoch: 'e1', offset: '3', cmd: 'x' })
@@ -331,10 +329,7 @@ t.test('malformed and unknown frames are ignored', async (t) => {
 
 t.test('a listener asking for presence in a room joined without it subscribes again', async (t) => {
   const h = harness(t)
-  h.client.subscribe('42', { onMessage: () => undefined })
-  await flush()
-  const ws = h.socket()
-  ws.hello()
+  const ws = await helloIn42(h)
   // Added while the first subscribe is still pending: sent once it is confirmed.
   h.client.subscribe('42', { onMessage: () => undefined, presence: true })
   t.equal(ws.sentOf('subscribe').length, 1)

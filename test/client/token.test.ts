@@ -7,7 +7,15 @@ import {
   refreshDelay,
   TokenSource,
 } from '../../src/client/token.js'
-import { flush, harness, makeToken, subscribed, T0, TOKEN_LIFETIME_S } from './harness.js'
+import {
+  flush,
+  harness,
+  helloIn42,
+  makeToken,
+  subscribed,
+  T0,
+  TOKEN_LIFETIME_S,
+} from './harness.js'
 
 const MINUTE = 60_000
 
@@ -173,10 +181,7 @@ t.test('a token that expires within 30 s is not presented on a new connection', 
 
 t.test('a token refreshed before the first subscribed is sent once authenticated', async (t) => {
   const h = harness(t)
-  h.client.subscribe('42', { onMessage: () => undefined })
-  await flush()
-  const ws = h.socket()
-  ws.hello()
+  const ws = await helloIn42(h)
   ws.deliver({ type: 'error', code: 'JWTExpired', message: 'expired' })
   await flush()
   t.same(ws.sentOf('token'), [], 'not authenticated yet: no token frame')

@@ -65,7 +65,10 @@ async function startDemoRelay(t: Test): Promise<DemoRelay> {
     },
     async board(login) {
       const answer = await httpsGet(port, `/demo/api/board?user=${login}`, devCert(dir))
-      return (answer.json as BoardView).columns.map((c) => [String(c.id), c.cards.map((x) => x.id)])
+      return (answer.body as unknown as BoardView).columns.map((c) => [
+        String(c.id),
+        c.cards.map((x) => x.id),
+      ])
     },
   }
   return relay
@@ -188,6 +191,10 @@ async function sideBySide(left: [Page, string], right: [Page, string], t: Test):
   )
   return page.screenshot({ fullPage: true })
 }
+
+// The file's own bound (tap's default is package.json's 180 s): four scenarios in one
+// browser, one waiting out a reconnect (RECONNECT_MS), on a machine that may be loaded.
+t.setTimeout(360_000)
 
 if (!existsSync(CHROMIUM)) {
   if (process.env.CI === 'true') {

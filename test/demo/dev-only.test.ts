@@ -2,24 +2,18 @@
  * The demo exists in development mode only: the real process serves it without --config
  * and never with one.
  */
-import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { devCert, devDir, freePort, httpsGet, mainJs, startRelay } from './dev-relay.js'
+import { devCert, devDir, freePort, httpsGet, startRelay } from './dev-relay.js'
+import { requireBuild } from '../helpers/process.js'
+import { requireOpenssl } from '../helpers/tools.js'
 
 const NOBODY = 65534
 
 t.test('the demo is served in development mode and never with --config', async (t) => {
-  if (!existsSync(mainJs)) {
-    t.fail(`${mainJs} is missing: run "npm run build" first (npm test does)`)
-    return
-  }
-  if (spawnSync('openssl', ['version'], { stdio: 'ignore' }).status !== 0) {
-    if (process.env.CI === 'true') t.fail('openssl is required on CI')
-    else t.plan(0, 'openssl is not installed: cannot make the development certificate')
-    return
-  }
+  if (!requireBuild(t)) return
+  if (!requireOpenssl(t, 'cannot make the development certificate')) return
   const dir = devDir(t)
   const port = await freePort()
 

@@ -1,8 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './ports.js'
+import { sleep } from './wait.js'
 
 /** What the helper needs of its caller: tap's Test, or the benchmark's own stand-in. */
 export interface RedisTest {
@@ -33,18 +35,6 @@ export function redisServerBinary(): string | null {
   return found.status === 0 && path !== '' ? path : null
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 /** Resolves once something answers PING on the port with PONG, within WAIT_MS. */
 async function waitForPong(port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + WAIT_MS
@@ -71,7 +61,7 @@ async function waitForPong(port: number, child: ChildProcess): Promise<void> {
     })
     if (ok) return
     if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await sleep(50)
   }
 }
 

@@ -1,4 +1,3 @@
-import { request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { WebSocket, type ClientOptions } from 'ws'
@@ -7,6 +6,7 @@ import type { Broker } from '../../src/broker/broker.js'
 import type { Config } from '../../src/config.js'
 import { testCert } from './certs.js'
 import { testConfig } from './config.js'
+import { httpsRequest, type HttpAnswer } from './https.js'
 import { publishToken } from './tokens.js'
 
 /** The subset of tap's Test that helpers use. */
@@ -17,12 +17,7 @@ export interface Teardown {
 /** A JSON frame received by a test client. */
 export type Frame = Record<string, unknown> & { type: string }
 
-/** An HTTP answer. */
-export interface HttpAnswer {
-  readonly status: number
-  readonly body: Record<string, unknown>
-  readonly text: string
-}
+export type { HttpAnswer } from './https.js'
 
 /**
  * A real `ws` client that queues every frame it receives, so tests can assert exact
@@ -96,9 +91,18 @@ export class TestClient {
     return this.next()
   }
 
+  /** Close the socket (1000, or ws's default). */
   close(): void {
     this.ws.close()
   }
+}
+
+/** `client` once open and greeted: fails on anything but a `hello` first. */
+export async function helloOf(client: TestClient): Promise<TestClient> {
+  await client.opened
+  const hello = await client.next()
+  if (hello.type !== 'hello') throw new Error(`expected hello, got ${JSON.stringify(hello)}`)
+  return client
 }
 
 /** A relay started for one test, over real TLS on port 0, closed at teardown. */
@@ -152,28 +156,7 @@ export async function startRelay(
     path: string,
     body?: string | Buffer,
     headers: Record<string, string> = {},
-  ) =>
-    new Promise<HttpAnswer>((resolve, reject) => {
-      const req = httpsRequest(
-        { host: '127.0.0.1', port, path, method, ca: cert.cert, headers, agent: false },
-        (res) => {
-          const chunks: Buffer[] = []
-          res.on('data', (c: Buffer) => chunks.push(c))
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8')
-            let parsed: Record<string, unknown> = {}
-            try {
-              parsed = JSON.parse(text) as Record<string, unknown>
-            } catch {
-              // not JSON: tests look at text
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed, text })
-          })
-        },
-      )
-      req.on('error', reject)
-      req.end(body)
-    })
+  ) => httpsRequest(port, method, path, { ca: cert.cert, body, headers })
 
   const open = (options: ClientOptions & { path?: string } = {}) => {
     const { path = '/ws', ...rest } = options
@@ -191,13 +174,7 @@ export async function startRelay(
     url,
     request,
     open,
-    async connect(options) {
-      const client = open(options)
-      await client.opened
-      const hello = await client.next()
-      if (hello.type !== 'hello') throw new Error(`expected hello, got ${JSON.stringify(hello)}`)
-      return client
-    },
+    connect: (options) => helloOf(open(options)),
     post: (body, contentType = 'application/jwt', headers = {}) =>
       request('POST', '/message', body, { 'content-type': contentType, ...headers }),
     publish: (claims) =>

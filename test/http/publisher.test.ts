@@ -11,15 +11,9 @@ import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { RelayError } from '../../src/errors.js'
 import type { Message } from '../../src/protocol/message.js'
 import { JTI_WINDOW_MS, publishMessages } from '../../src/http/publisher.js'
+import { testMessage } from '../helpers/messages.js'
 
-const message = (roomId: string, cmd: string): Message => ({
-  room_id: roomId,
-  cmd,
-  data: null,
-  rights: null,
-  sender_user_id: null,
-  sender_uuid: null,
-})
+const message = (roomId: string, cmd: string): Message => testMessage(roomId, cmd)
 
 /** A MemoryBroker behind a wrapper whose publish or readiness can be made to fail. */
 class FlakyBroker implements Broker {

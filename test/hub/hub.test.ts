@@ -13,64 +13,14 @@ import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { Hub, type HubOptions } from '../../src/hub/hub.js'
 import type { Message } from '../../src/protocol/message.js'
 import type { Member } from '../../src/hub/room.js'
+import { fakeMember, ThrowingMember } from '../helpers/fakes.js'
+import { testMessage } from '../helpers/messages.js'
 import { kanbanRights } from '../helpers/tokens.js'
 
-type Frame = Record<string, unknown> & { type: string }
+const member = fakeMember
 
-/** A member that records what it is sent. */
-class FakeMember implements Member {
-  readonly frames: Frame[] = []
-  expired = false
-  overflows = 0
-  failures = 0
-
-  constructor(
-    readonly userId: number,
-    readonly groups: ReadonlySet<string>,
-    readonly uuid: string | null,
-  ) {}
-  send(frame: Buffer): void {
-    this.frames.push(JSON.parse(frame.toString('utf8')) as Frame)
-  }
-  fail(): void {
-    this.failures += 1
-  }
-
-  overflow(): void {
-    this.overflows += 1
-  }
-  /** Frames of one type. */
-  of(type: string): Frame[] {
-    return this.frames.filter((f) => f.type === type)
-  }
-  /** Offsets of the message frames received. */
-  offsets(): number[] {
-    return this.of('message').map((f) => f.offset as number)
-  }
-  /** Take and clear the frames received so far. */
-  take(): Frame[] {
-    return this.frames.splice(0)
-  }
-}
-
-class ThrowingMember extends FakeMember {
-  override send(): void {
-    throw new Error('socket exploded')
-  }
-}
-
-const member = (userId = 101, groups = ['@site_active'], uuid: string | null = `tab-${userId}`) =>
-  new FakeMember(userId, new Set(groups), uuid)
-
-const message = (roomId: string, cmd: string, extra: Partial<Message> = {}): Message => ({
-  room_id: roomId,
-  cmd,
-  data: { cmd },
-  rights: null,
-  sender_user_id: null,
-  sender_uuid: null,
-  ...extra,
-})
+const message = (roomId: string, cmd: string, extra: Partial<Message> = {}): Message =>
+  testMessage(roomId, cmd, { data: { cmd }, ...extra })
 
 /** Let pending promise callbacks run. */
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))

@@ -1,65 +1,12 @@
 import t from 'tap'
 import { parseRights } from '../../src/auth/rights.js'
-import type { StoredMessage } from '../../src/broker/broker.js'
 import { isVisible, Room, type Member, type Subscription } from '../../src/hub/room.js'
+import { fakeMember, ThrowingMember } from '../helpers/fakes.js'
+import { storedMessage } from '../helpers/messages.js'
 import { kanbanRights } from '../helpers/tokens.js'
 
-type Frame = Record<string, unknown> & { type: string }
-
-/** A member that records what it is sent. */
-class FakeMember implements Member {
-  readonly frames: Frame[] = []
-  readonly buffers: Buffer[] = []
-  expired = false
-  overflows = 0
-  failures = 0
-
-  constructor(
-    readonly userId: number,
-    readonly groups: ReadonlySet<string>,
-    readonly uuid: string | null,
-  ) {}
-  send(frame: Buffer): void {
-    this.buffers.push(frame)
-    this.frames.push(JSON.parse(frame.toString('utf8')) as Frame)
-  }
-  fail(): void {
-    this.failures += 1
-  }
-
-  overflow(): void {
-    this.overflows += 1
-  }
-  /** Offsets of the message frames received. */
-  offsets(): number[] {
-    return this.frames.filter((f) => f.type === 'message').map((f) => f.offset as number)
-  }
-}
-
-/** A member whose send throws. */
-class ThrowingMember extends FakeMember {
-  override send(): void {
-    throw new Error('socket exploded')
-  }
-}
-
-const member = (userId = 101, groups = ['@site_active'], uuid: string | null = `tab-${userId}`) =>
-  new FakeMember(userId, new Set(groups), uuid)
-
-function msg(offset: number, overrides: Partial<StoredMessage> = {}): StoredMessage {
-  return {
-    room_id: '42',
-    cmd: 'kanban_item:move',
-    data: { offset },
-    rights: null,
-    sender_user_id: null,
-    sender_uuid: null,
-    epoch: 'e1',
-    offset,
-    published_at: 0,
-    ...overrides,
-  }
-}
+const member = fakeMember
+const msg = storedMessage
 
 function setup(opts: { maxPending?: number; presenceMax?: number } = {}): {
   room: Room

@@ -4,13 +4,22 @@
  * Tokens here expire about one second after they are issued (exp 29 s ago, 30 s
  * tolerance), so each case waits about a second for real.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, nowS, subscriberToken } from '../helpers/tokens.js'
 
 const ROOM = '42'
 const expiringSoon = (userId: number, groups = ['@site_active']) =>
   subscriberToken(userId, groups, { exp: nowS() - 29 })
+
+/** A relay with `values`, and a client of user `userId` subscribed until its token expired. */
+async function expiredClient(t: Test, userId: number, values: Record<string, unknown> = {}) {
+  const relay = await startRelay(t, values)
+  const client = await relay.connect()
+  await client.subscribe({ room_id: ROOM, token: expiringSoon(userId), uuid: 'tab' })
+  t.match(await client.next(3000), { type: 'error', code: 'JWTExpired' })
+  return { relay, client }
+}
 
 t.test(
   'expiry then refresh: JWTExpired once, nothing live meanwhile, then the missed messages, then live',
@@ -56,10 +65,7 @@ t.test(
 )
 
 t.test('history passed while expired: resync after the refresh', async (t) => {
-  const relay = await startRelay(t, { history_size: 1 })
-  const client = await relay.connect()
-  await client.subscribe({ room_id: ROOM, token: expiringSoon(102), uuid: 'tab' })
-  t.match(await client.next(3000), { type: 'error', code: 'JWTExpired' })
+  const { relay, client } = await expiredClient(t, 102, { history_size: 1 })
   for (let i = 0; i < 3; i++) await relay.publish({ message: { room_id: ROOM, cmd: `m${i}` } })
   client.send({ type: 'token', token: subscriberToken(102, ['@site_active']) })
   t.match(await client.next(), { type: 'token' })
@@ -69,18 +75,12 @@ t.test('history passed while expired: resync after the refresh', async (t) => {
 })
 
 t.test('still expired after expired_grace_s: closed with 4001', async (t) => {
-  const relay = await startRelay(t, { expired_grace_s: 1 })
-  const client = await relay.connect()
-  await client.subscribe({ room_id: ROOM, token: expiringSoon(103), uuid: 'tab' })
-  t.match(await client.next(3000), { type: 'error', code: 'JWTExpired' })
+  const { client } = await expiredClient(t, 103, { expired_grace_s: 1 })
   t.equal((await client.closed).code, 4001)
 })
 
 t.test('a subscribe without a new token while expired is refused', async (t) => {
-  const relay = await startRelay(t)
-  const client = await relay.connect()
-  await client.subscribe({ room_id: ROOM, token: expiringSoon(104), uuid: 'tab' })
-  t.match(await client.next(3000), { type: 'error', code: 'JWTExpired' })
+  const { client } = await expiredClient(t, 104)
   t.match(await client.subscribe({ room_id: 'other' }), {
     type: 'error',
     code: 'JWTExpired',

@@ -4,23 +4,20 @@
  * rights; a client moving between nodes resumes with `since`; Redis killed and restarted;
  * a node killed. Every wait is bounded. Needs `npm run build` (npm test runs it).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { request as httpsRequest } from 'node:https'
 import { dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { testCert } from '../helpers/certs.js'
 import { testConfigFile } from '../helpers/config.js'
+import { httpsRequest } from '../helpers/https.js'
+import { requireBuild, spawnRelay, startRelayProcess, WAIT_MS } from '../helpers/process.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { TestClient, type Frame } from '../helpers/relay.js'
+import { helloOf, TestClient, type Frame } from '../helpers/relay.js'
 import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
-const mainJs = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url))
-/** Upper bound of every wait in this file. */
-const WAIT_MS = 15_000
 const NOBODY = 65534
 const isRoot = process.getuid?.() === 0
 
@@ -41,60 +38,22 @@ interface Node {
   output(): string
 }
 
-/** Resolves once `check()` holds, polling; fails after WAIT_MS naming `what`. */
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${WAIT_MS} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
 /** One HTTPS request to a node, trusting only the test certificate. */
-function request(
-  port: number,
-  method: string,
-  path: string,
-  body?: string,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method,
-        ca: testCert().cert,
-        agent: false,
-        timeout: WAIT_MS,
-        headers: body === undefined ? {} : { 'content-type': 'application/jwt' },
-      },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => (text += chunk))
-        res.on('end', () => {
-          let parsed: Record<string, unknown> = {}
-          try {
-            parsed = JSON.parse(text) as Record<string, unknown>
-          } catch {
-            // not JSON: the status says enough
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed })
-        })
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in time`)))
-    req.on('error', reject)
-    req.end(body)
+const request = (port: number, method: string, path: string, body?: string) =>
+  httpsRequest(port, method, path, {
+    ca: testCert().cert,
+    body,
+    headers: body === undefined ? {} : { 'content-type': 'application/jwt' },
   })
-}
+
+const until = (what: string, check: () => Promise<boolean>): Promise<void> =>
+  waitUntil(what, check, { timeoutMs: WAIT_MS, intervalMs: 50 })
 
 /** Everything a scenario needs: Redis, a fresh key prefix, and a way to start nodes. */
 async function setup(t: Test, redis: TestRedis) {
   const keyPrefix = `multi-${randomUUID()}:`
 
-  async function startNode(name: string, broker: Record<string, unknown> = {}): Promise<Node> {
+  async function startNode(broker: Record<string, unknown> = {}): Promise<Node> {
     const file = testConfigFile(t, {
       tls: true,
       port: 0,
@@ -102,64 +61,27 @@ async function setup(t: Test, redis: TestRedis) {
       ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
       broker: { type: 'redis', url: redis.url, key_prefix: keyPrefix, ...broker },
     })
-    const dir = dirname(file)
-    // env -u NODE_OPTIONS: tap's loaders stay out of the relay process.
-    const child = spawn(
-      'env',
-      ['-u', 'NODE_OPTIONS', process.execPath, mainJs, `--config=${file}`],
-      {
-        cwd: dir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
-    let output = ''
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
+    const node = await startRelayProcess(t, [`--config=${file}`], { cwd: dirname(file) })
     const clients: TestClient[] = []
-    t.teardown(async () => {
+    t.teardown(() => {
       for (const c of clients) c.ws.terminate()
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL')
-        await exited
-      }
-    })
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`node ${name} did not listen within ${WAIT_MS} ms:\n${output}`))
-      }, WAIT_MS)
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        const match = /"port":(\d+)[^\n]*"msg":"tuleap-realtime listening"/.exec(output)
-        if (match) {
-          clearTimeout(timer)
-          resolve(Number(match[1]))
-        }
-      })
-      void exited.then(() => {
-        clearTimeout(timer)
-        reject(new Error(`node ${name} exited before listening:\n${output}`))
-      })
     })
     return {
-      port,
-      child,
+      port: node.port,
+      child: node.child,
       async connect() {
         const client = new TestClient(
-          new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca: testCert().cert }),
+          new WebSocket(`wss://127.0.0.1:${node.port}/ws`, { ca: testCert().cert }),
         )
         clients.push(client)
-        await client.opened
-        const hello = await client.next()
-        if (hello.type !== 'hello') throw new Error(`expected hello, got ${JSON.stringify(hello)}`)
-        return client
+        return helloOf(client)
       },
-      publish: (claims) => request(port, 'POST', '/message', publishToken(claims)),
-      health: () => request(port, 'GET', '/health'),
+      publish: (claims) => request(node.port, 'POST', '/message', publishToken(claims)),
+      health: () => request(node.port, 'GET', '/health'),
       async kill() {
-        child.kill('SIGKILL')
-        await exited
+        await node.kill()
       },
-      output: () => output,
+      output: () => node.output(),
     }
   }
   return { startNode }
@@ -173,16 +95,20 @@ async function nextNotPresence(client: TestClient): Promise<Frame> {
   }
 }
 
+// The file's own bound (tap's default is package.json's 180 s): six scenarios each start
+// relay processes and Redis, every wait bounded by WAIT_MS.
+t.setTimeout(300_000)
+
 const redis = await startRedis(t)
-if (redis && !existsSync(mainJs)) {
-  t.fail(`${mainJs} is missing: run "npm run build" first (npm test does)`)
-} else if (redis) {
+if (redis && requireBuild(t)) {
   const ROOM = '42'
   const viewer = (userId: number, groups: string[]) => subscriberToken(userId, groups)
+  /** `since` just after the room's first message, in the epoch `frame` names. */
+  const afterM1 = (frame: Frame) => ({ epoch: frame.epoch, offset: 1 })
 
   t.test('a publish on node A reaches node B’s subscribers by their rights', async (t) => {
     const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode('a'), startNode('b')])
+    const [a, b] = await Promise.all([startNode(), startNode()])
     const onA = await a.connect()
     const allowed = await b.connect()
     const refused = await b.connect()
@@ -227,7 +153,7 @@ if (redis && !existsSync(mainJs)) {
 
   t.test('a client moved from node A to node B resumes with since, without loss', async (t) => {
     const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode('a'), startNode('b')])
+    const [a, b] = await Promise.all([startNode(), startNode()])
     const token = viewer(5, ['@site_active'])
     const first = await a.connect()
     const sub = await first.subscribe({ room_id: ROOM, token, uuid: 'mover' })
@@ -244,15 +170,12 @@ if (redis && !existsSync(mainJs)) {
     })
 
     const moved = await b.connect()
-    t.match(
-      await moved.subscribe({
-        room_id: ROOM,
-        token,
-        uuid: 'mover',
-        since: { epoch: m1.epoch, offset: 1 },
-      }),
-      { type: 'subscribed', epoch: m1.epoch, offset: 3, recovered: true },
-    )
+    t.match(await moved.subscribe({ room_id: ROOM, token, uuid: 'mover', since: afterM1(m1) }), {
+      type: 'subscribed',
+      epoch: m1.epoch,
+      offset: 3,
+      recovered: true,
+    })
     t.match(await moved.next(WAIT_MS), { type: 'message', offset: 2, cmd: 'm2' })
     t.match(await moved.next(WAIT_MS), { type: 'message', offset: 3, cmd: 'm3' })
     await a.publish({ message: { room_id: ROOM, cmd: 'm4' } })
@@ -261,7 +184,7 @@ if (redis && !existsSync(mainJs)) {
 
   t.test('Redis killed and restarted: 503 and not ready meanwhile, clients kept', async (t) => {
     const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode('a'), startNode('b')])
+    const [a, b] = await Promise.all([startNode(), startNode()])
     const token = viewer(6, ['@site_active'])
     const onA = await a.connect()
     const onB = await b.connect()
@@ -320,12 +243,7 @@ if (redis && !existsSync(mainJs)) {
     }
     const late = await a.connect()
     t.match(
-      await late.subscribe({
-        room_id: ROOM,
-        token,
-        uuid: 'late',
-        since: { epoch: subscribed.epoch, offset: 1 },
-      }),
+      await late.subscribe({ room_id: ROOM, token, uuid: 'late', since: afterM1(subscribed) }),
       { type: 'subscribed', epoch: accepted.epoch, offset: 2, recovered: false },
       'a client resuming from before the loss is told it was not recovered',
     )
@@ -333,7 +251,7 @@ if (redis && !existsSync(mainJs)) {
 
   t.test('a node killed with SIGKILL: its clients resume on the other node', async (t) => {
     const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode('a'), startNode('b')])
+    const [a, b] = await Promise.all([startNode(), startNode()])
     const token = viewer(8, ['@site_active'])
     const onA = await a.connect()
     await onA.subscribe({ room_id: ROOM, token, uuid: 'survivor' })
@@ -351,12 +269,7 @@ if (redis && !existsSync(mainJs)) {
 
     const resumed = await b.connect()
     t.match(
-      await resumed.subscribe({
-        room_id: ROOM,
-        token,
-        uuid: 'survivor',
-        since: { epoch: m1.epoch, offset: 1 },
-      }),
+      await resumed.subscribe({ room_id: ROOM, token, uuid: 'survivor', since: afterM1(m1) }),
       { type: 'subscribed', recovered: true, offset: 2 },
     )
     t.match(await resumed.next(WAIT_MS), { type: 'message', offset: 2, cmd: 'm2' })
@@ -375,21 +288,9 @@ if (redis && !existsSync(mainJs)) {
     })
     await redis.kill()
     t.teardown(() => (redis.running ? undefined : redis.restart()))
-    const child = spawn(
-      'env',
-      ['-u', 'NODE_OPTIONS', process.execPath, mainJs, `--config=${file}`],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.stdout.resume()
-    const code = await Promise.race([
-      new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c))),
-      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), WAIT_MS)),
-    ])
-    if (code === 'timeout') child.kill('SIGKILL')
+    const relay = spawnRelay(t, [`--config=${file}`])
+    const { code } = await relay.exited()
+    const stderr = relay.stderr()
     t.equal(code, 1, 'exit 1')
     t.match(
       stderr,
@@ -403,7 +304,7 @@ if (redis && !existsSync(mainJs)) {
     const { startNode } = await setup(t, redis)
     await redis.kill()
     t.teardown(() => (redis.running ? undefined : redis.restart()))
-    const node = await startNode('patient', { wait_for_redis: true, connect_timeout_ms: 500 })
+    const node = await startNode({ wait_for_redis: true, connect_timeout_ms: 500 })
     t.match(await node.health(), { status: 503, body: { ready: false, live: true } })
     t.match(await node.publish({ message: { room_id: '1', cmd: 'early' } }), {
       status: 503,

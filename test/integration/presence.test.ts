@@ -1,30 +1,26 @@
 /** PROTOCOL §7 over the real server, and no leftovers once everyone is gone. */
 import t from 'tap'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
-import { startRelay } from '../helpers/relay.js'
+import { startRelay, type TestClient } from '../helpers/relay.js'
 import { subscriberToken } from '../helpers/tokens.js'
 
 const ROOM = '42'
 
+/** Subscribe `client` as user `userId` of @a to ROOM, asking for the presence list. */
+const withPresence = (client: TestClient, userId: number, uuid: string) =>
+  client.subscribe({ room_id: ROOM, token: subscriberToken(userId, ['@a']), uuid, presence: true })
+
 t.test('presence is opt-in: list and join/leave only for those who ask', async (t) => {
   const relay = await startRelay(t)
   const watcher = await relay.connect()
-  t.same(
-    await watcher.subscribe({
-      room_id: ROOM,
-      token: subscriberToken(101, ['@a']),
-      uuid: 'w',
-      presence: true,
-    }),
-    {
-      type: 'subscribed',
-      room_id: ROOM,
-      epoch: (await relay.app.relay.broker.history(ROOM)).epoch,
-      offset: 0,
-      presence_count: 1,
-      presence: [{ user_id: 101, uuid: 'w' }],
-    },
-  )
+  t.same(await withPresence(watcher, 101, 'w'), {
+    type: 'subscribed',
+    room_id: ROOM,
+    epoch: (await relay.app.relay.broker.history(ROOM)).epoch,
+    offset: 0,
+    presence_count: 1,
+    presence: [{ user_id: 101, uuid: 'w' }],
+  })
   const quiet = await relay.connect()
   const answer = await quiet.subscribe({
     room_id: ROOM,
@@ -42,12 +38,7 @@ t.test('presence is opt-in: list and join/leave only for those who ask', async (
   })
 
   const second = await relay.connect()
-  const list = await second.subscribe({
-    room_id: ROOM,
-    token: subscriberToken(103, ['@a']),
-    uuid: 's',
-    presence: true,
-  })
+  const list = await withPresence(second, 103, 's')
   t.same(
     (list.presence as { user_id: number }[]).map((p) => p.user_id).sort(),
     [101, 102, 103],
@@ -68,22 +59,12 @@ t.test('presence is opt-in: list and join/leave only for those who ask', async (
 t.test('rooms larger than presence_max_members: count only, no join/leave', async (t) => {
   const relay = await startRelay(t, { presence_max_members: 2 })
   const watcher = await relay.connect()
-  await watcher.subscribe({
-    room_id: ROOM,
-    token: subscriberToken(1, ['@a']),
-    uuid: 'a',
-    presence: true,
-  })
+  await withPresence(watcher, 1, 'a')
   const b = await relay.connect()
   await b.subscribe({ room_id: ROOM, token: subscriberToken(2, ['@a']), uuid: 'b' })
   t.match(await watcher.next(), { event: 'join', user_id: 2 })
   const c = await relay.connect()
-  const answer = await c.subscribe({
-    room_id: ROOM,
-    token: subscriberToken(3, ['@a']),
-    uuid: 'c',
-    presence: true,
-  })
+  const answer = await withPresence(c, 3, 'c')
   t.equal(answer.presence_count, 3)
   t.notOk('presence' in answer, 'no list in a room over the limit')
   t.ok(await watcher.silentFor(150), 'no join frame in a room over the limit')

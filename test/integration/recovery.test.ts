@@ -69,45 +69,20 @@ t.test('since no longer covered: recovered false', async (t) => {
     },
   )
   t.ok(await again.silentFor(100), 'nothing partial is replayed')
-  const other = await relay.connect()
-  t.match(
-    await other.subscribe({
-      room_id: ROOM,
-      token,
-      uuid: 'x',
-      since: { epoch: 'unknown-epoch', offset: 3 },
-    }),
-    {
-      recovered: false,
-    },
-    'another epoch (e.g. after a restart) is not recovered',
-  )
-  const ahead = await relay.connect()
-  t.match(
-    await ahead.subscribe({
-      room_id: ROOM,
-      token,
-      uuid: 'y',
-      since: { epoch: sub.epoch, offset: 99 },
-    }),
-    {
-      recovered: false,
-    },
-    'an offset beyond the latest is not recovered',
-  )
-  const current = await relay.connect()
-  t.match(
-    await current.subscribe({
-      room_id: ROOM,
-      token,
-      uuid: 'z',
-      since: { epoch: sub.epoch, offset: 4 },
-    }),
-    {
-      recovered: true,
-    },
-    'nothing missed is recovered',
-  )
+  const cases: [string, { epoch: unknown; offset: number }, boolean, string][] = [
+    [
+      'x',
+      { epoch: 'unknown-epoch', offset: 3 },
+      false,
+      'another epoch (e.g. after a restart) is not recovered',
+    ],
+    ['y', { epoch: sub.epoch, offset: 99 }, false, 'an offset beyond the latest is not recovered'],
+    ['z', { epoch: sub.epoch, offset: 4 }, true, 'nothing missed is recovered'],
+  ]
+  for (const [uuid, since, recovered, what] of cases) {
+    const client = await relay.connect()
+    t.match(await client.subscribe({ room_id: ROOM, token, uuid, since }), { recovered }, what)
+  }
 })
 
 /** A memory broker whose history reads wait until `release()`: publishes land meanwhile. */

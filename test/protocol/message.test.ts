@@ -2,18 +2,13 @@ import t from 'tap'
 import { RelayError } from '../../src/errors.js'
 import { normaliseRoomId, parseMessage } from '../../src/protocol/message.js'
 import { kanbanRights } from '../helpers/tokens.js'
+import { thrown } from '../helpers/errors.js'
 
 const base = { room_id: 42, cmd: 'kanban_item:move' }
 
-function refusal(value: unknown, where?: string): RelayError {
-  try {
-    parseMessage(value, where)
-  } catch (err) {
-    if (err instanceof RelayError) return err
-    throw err
-  }
-  throw new Error(`parseMessage accepted ${JSON.stringify(value)}`)
-}
+/** The RelayError parseMessage throws for `value`; fails the test when it does not throw one. */
+const refusal = (value: unknown, where?: string): RelayError =>
+  thrown(RelayError, () => parseMessage(value, where))
 
 t.test('room_id', async (t) => {
   t.equal(parseMessage(base).room_id, '42', 'an integer becomes a string')

@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, connect, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +13,7 @@ import { WebSocket } from 'ws'
 import { buildApp } from '../../src/app.js'
 import { testCert } from '../helpers/certs.js'
 import { testConfig } from '../helpers/config.js'
+import { freePort, waitForPort } from '../helpers/ports.js'
 import { TestClient } from '../helpers/relay.js'
 import { publishToken, subscriberToken } from '../helpers/tokens.js'
 
@@ -23,37 +24,6 @@ function documentedNginxConfig(): string {
   const match = /```nginx\n([\s\S]*?)```/.exec(readFileSync(OPERATIONS, 'utf8'))
   if (!match?.[1]) throw new Error('docs/operations.md has no ```nginx block')
   return match[1]
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => {
-        resolve(port)
-      })
-    })
-    server.on('error', reject)
-  })
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.on('error', () => {
-        resolve(false)
-      })
-    })
-    if (ok) return
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 const hasNginx = spawnSync('nginx', ['-v']).error === undefined

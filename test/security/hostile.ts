@@ -230,23 +230,6 @@ export function maskedFrame(opcode: number, payload: Buffer, fin = true): Buffer
   return Buffer.concat([head, mask, body])
 }
 
-/** `promise`, or a rejection naming `what` after `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          reject(new Error(`${what}: nothing within ${ms} ms`))
-        }, ms)
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 /** Frames up to and including the first one that matches, within `ms`. */
 export async function framesUntil(
   client: TestClient,
@@ -262,6 +245,4 @@ export async function framesUntil(
   }
 }
 
-/** Resolves after `ms`. */
-export const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms))
+export { sleep, within } from '../helpers/wait.js'

@@ -2,47 +2,15 @@
  * Connection against a fake socket. Timers are real but short (tens of ms, driven
  * through `nowMs` so that a token "expires" right away), with generous waits.
  */
-import type { FastifyBaseLogger } from 'fastify'
-import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import type { SubscriberClaims } from '../../src/auth/token.js'
 import { CLOSE } from '../../src/errors.js'
-import {
-  BATCH_FLUSH_BYTES,
-  Connection,
-  nextConnectionId,
-  type Socket,
-} from '../../src/ws/connection.js'
+import { BATCH_FLUSH_BYTES, Connection, nextConnectionId } from '../../src/ws/connection.js'
 import { WriteBatch } from '../../src/ws/write-batch.js'
+import { FakeSocket, silentLog } from '../helpers/fakes.js'
+import { sleep, until as waitUntil } from '../helpers/wait.js'
 
-/** A socket that records what the connection does to it. */
-class FakeSocket implements Socket {
-  bufferedAmount = 0
-  readonly sent: Buffer[] = []
-  readonly closes: { code: number; reason: string }[] = []
-  terminated = 0
-  pings = 0
-  closeThrows = false
-  send(data: Buffer, options: { binary: boolean }): void {
-    if (options.binary) throw new Error('frames must be text')
-    this.sent.push(data)
-  }
-  close(code: number, reason: string): void {
-    if (this.closeThrows) throw new Error('not open')
-    this.closes.push({ code, reason })
-  }
-  terminate(): void {
-    this.terminated += 1
-  }
-  ping(): void {
-    this.pings += 1
-  }
-  frames(): Record<string, unknown>[] {
-    return this.sent.map((b) => JSON.parse(b.toString('utf8')) as Record<string, unknown>)
-  }
-}
-
-const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger
+const log = silentLog
 const LIMITS = {
   slowConsumerBytes: 1000,
   expiredGraceMs: 40,
@@ -66,14 +34,8 @@ const claims = (exp: number, userId = 101, groups = ['@site_active']): Subscribe
 })
 
 /** Wait until `cond()` holds, polling; fails after `timeoutMs`. */
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+const until = (cond: () => boolean, timeoutMs = 3000): Promise<void> =>
+  waitUntil('condition', cond, { timeoutMs, intervalMs: 5 })
 
 /** `nowMs` at which a token with `exp` has `ms` left before it expires (tolerance included). */
 const msBeforeExpiry = (exp: number, ms: number): number => (exp + 30) * 1000 - ms

@@ -1,31 +1,10 @@
-import type { FastifyBaseLogger } from 'fastify'
-import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import { CLOSE } from '../../src/errors.js'
-import { Connection, nextConnectionId, type Socket } from '../../src/ws/connection.js'
+import { Connection, nextConnectionId } from '../../src/ws/connection.js'
 import { SLICES, startHeartbeat, type Heartbeat } from '../../src/ws/heartbeat.js'
+import { FakeSocket, silentLog } from '../helpers/fakes.js'
 
-class FakeSocket implements Socket {
-  readonly bufferedAmount = 0
-  pings = 0
-  terminated = 0
-  pingThrows = false
-  send(): void {
-    // frames are not the heartbeat's business
-  }
-  close(): void {
-    // not used by the heartbeat
-  }
-  terminate(): void {
-    this.terminated += 1
-  }
-  ping(): void {
-    if (this.pingThrows) throw new Error('not open')
-    this.pings += 1
-  }
-}
-
-const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger
+const log = silentLog
 
 function connection(t: Test): { conn: Connection; ws: FakeSocket } {
   const ws = new FakeSocket()
