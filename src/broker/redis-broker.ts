@@ -42,6 +42,18 @@ export interface RedisBrokerOptions {
   readonly log?: BrokerLog
   /** Called when a listener throws; the other listeners still run. */
   readonly onListenerError?: (err: unknown) => void
+  /** Counts of what Redis did under the relay (metrics); default none. */
+  readonly events?: RedisBrokerEvents
+}
+
+/** What the Redis broker reports to metrics; each call is one event. */
+export interface RedisBrokerEvents {
+  /** The command connection is ready again after having been lost. */
+  reconnected(): void
+  /** Redis came back as another process (restart, or failover to another server). */
+  serverChanged(): void
+  /** A room with listeners here moved to a new epoch: its state in Redis was lost (fencing). */
+  roomResynced(): void
 }
 
 /** A room's epoch and offset stay this long after its last publish, read or presence beat. */
@@ -76,6 +88,13 @@ export class RedisBroker implements Broker {
   private readonly readyWaiters = new Set<() => void>()
   private lastError: Error | null = null
   private closing: Promise<void> | null = null
+  /**
+   * run_id of the Redis process the command connection is on, read at each connect
+   * (null until then: not ready). Scripts get it to tell a new dataset generation.
+   */
+  private runId: string | null = null
+  /** run_id of the previous connection, to tell a restart or failover from a reconnect. */
+  private lastRunId: string | null = null
 
   constructor(private readonly options: RedisBrokerOptions) {
     this.now = options.now ?? Date.now
@@ -97,9 +116,10 @@ export class RedisBroker implements Broker {
       })
     }
     this.cmd.on('ready', () => {
-      this.noteState()
+      void this.identify()
     })
     this.cmd.on('close', () => {
+      this.runId = null
       this.noteState()
     })
     this.sub.on('ready', () => {
@@ -119,6 +139,7 @@ export class RedisBroker implements Broker {
       },
       (err, channel) =>
         options.log?.error({ err, channel }, 'unreadable payload on a room channel'),
+      () => options.events?.roomResynced(),
     )
     this.timer = setInterval(() => {
       void this.presence.beat(this.channels.rooms())
@@ -147,6 +168,7 @@ export class RedisBroker implements Broker {
     return (
       this.closing === null &&
       this.resubscribed &&
+      this.runId !== null &&
       this.cmd.status === 'ready' &&
       this.sub.status === 'ready'
     )
@@ -178,6 +200,37 @@ export class RedisBroker implements Broker {
     return `${this.options.keyPrefix}${kind}:${id}`
   }
 
+  /** The dataset generation key (redis-scripts.ts, fencing). */
+  private get generationKey(): string {
+    return `${this.options.keyPrefix}generation`
+  }
+
+  /** Read the run_id of the server just connected to; ready once known. */
+  private async identify(): Promise<void> {
+    let info: string
+    try {
+      info = await this.cmd.info('server')
+    } catch (err) {
+      // The connection dropped again (its next 'ready' retries) or INFO is not allowed.
+      this.lastError = err as Error
+      return
+    }
+    const runId = /^run_id:(\w+)/m.exec(info)?.[1]
+    if (runId === undefined || this.cmd.status !== 'ready') return
+    if (this.lastRunId !== null) {
+      this.options.events?.reconnected()
+      if (runId !== this.lastRunId) {
+        this.options.events?.serverChanged()
+        this.options.log?.warn(
+          { url: redactUrl(this.options.url) },
+          'Redis came back as another server (restart or failover): its rooms start new epochs and their subscribers resync',
+        )
+      }
+    }
+    this.runId = this.lastRunId = runId
+    this.noteState()
+  }
+
   /** Log each transition between reachable and unreachable once; catch up when back. */
   private noteState(): void {
     const ready = this.ready
@@ -196,7 +249,8 @@ export class RedisBroker implements Broker {
   }
 
   async publish(messages: readonly Message[]): Promise<StoredMessage[]> {
-    if (!this.ready) throw unavailable(this.lastError)
+    const runId = this.runId
+    if (!this.ready || runId === null) throw unavailable(this.lastError)
     const now = this.now()
     // Each distinct room once, numbered in order of first appearance.
     const rooms = new Map<string, number>()
@@ -211,6 +265,7 @@ export class RedisBroker implements Broker {
       keys.push(this.key('meta', roomId), this.key('history', roomId))
       roomArgs.push(this.channels.name(roomId), newEpoch())
     }
+    keys.push(this.generationKey)
     const messageArgs = batch.flatMap(({ m, r }) => [String(r + 1), serialise(m)])
     let reply: unknown
     try {
@@ -222,6 +277,8 @@ export class RedisBroker implements Broker {
         this.options.historyTtlMs,
         this.metaTtlMs,
         rooms.size,
+        runId,
+        newEpoch(),
         ...roomArgs,
         ...messageArgs,
       )
@@ -288,18 +345,23 @@ export class RedisBroker implements Broker {
   }
 
   async history(roomId: string, since?: RoomPosition): Promise<HistoryResult> {
+    const runId = this.runId
+    if (runId === null) throw unavailable(this.lastError)
     let reply: unknown
     try {
       reply = await this.scripts.roomHistory(
-        2,
+        3,
         this.key('meta', roomId),
         this.key('history', roomId),
+        this.generationKey,
         this.now(),
         this.options.historyTtlMs,
         this.metaTtlMs,
         newEpoch(),
         since?.epoch ?? '',
         since?.offset ?? 0,
+        runId,
+        newEpoch(),
       )
     } catch (err) {
       throw unavailable(err)

@@ -17,8 +17,13 @@ export interface TestRedis {
   readonly url: string
   /** SIGKILL it (no shutdown, no save): what a crash looks like to the relay. */
   kill(): Promise<void>
-  /** Start it again on the same port, empty (no persistence). */
+  /**
+   * Start it again on the same port: empty, or from the last `snapshot()` (as a Redis with
+   * RDB persistence comes back after a crash: behind what it acknowledged since).
+   */
   restart(): Promise<void>
+  /** SAVE an RDB snapshot that the next `restart()` loads. */
+  snapshot(): Promise<void>
   /** Whether it is running. */
   readonly running: boolean
 }
@@ -43,6 +48,27 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo
   await new Promise((resolve) => server.close(resolve))
   return port
+}
+
+/** Send one inline command to 127.0.0.1:port; resolves with the first line of the answer. */
+export function command(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let answer = ''
+    socket.setTimeout(WAIT_MS, () => {
+      socket.destroy()
+      reject(new Error(`no answer to ${line.split(' ')[0]} on port ${port}`))
+    })
+    socket.on('connect', () => socket.write(`${line}\r\n`))
+    socket.on('data', (d) => {
+      answer += d.toString()
+      if (answer.includes('\r\n')) {
+        socket.destroy()
+        resolve(answer.slice(0, answer.indexOf('\r\n')))
+      }
+    })
+    socket.on('error', reject)
+  })
 }
 
 /** Resolves once something answers PING on the port with PONG, within WAIT_MS. */
@@ -104,6 +130,10 @@ export async function startRedis(t: RedisTest): Promise<TestRedis | null> {
     exited = new Promise((resolve) => proc.once('exit', () => resolve()))
     await waitForPong(port, proc)
   }
+  const snapshot = async (): Promise<void> => {
+    const answer = await command(port, 'SAVE')
+    if (!answer.startsWith('+OK')) throw new Error(`SAVE answered ${answer}`)
+  }
   const kill = async (): Promise<void> => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return
     child.kill('SIGKILL')
@@ -120,6 +150,7 @@ export async function startRedis(t: RedisTest): Promise<TestRedis | null> {
     url: `redis://127.0.0.1:${port}`,
     kill,
     restart: start,
+    snapshot,
     get running() {
       return child !== null && child.exitCode === null && child.signalCode === null
     },
