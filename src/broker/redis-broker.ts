@@ -4,6 +4,7 @@ import type { Message } from '../hub/message.js'
 import type {
   Accepted,
   Broker,
+  BrokerCounts,
   HistoryResult,
   RoomListener,
   RoomPosition,
@@ -42,18 +43,6 @@ export interface RedisBrokerOptions {
   readonly log?: BrokerLog
   /** Called when a listener throws; the other listeners still run. */
   readonly onListenerError?: (err: unknown) => void
-  /** Counts of what Redis did under the relay (metrics); default none. */
-  readonly events?: RedisBrokerEvents
-}
-
-/** What the Redis broker reports to metrics; each call is one event. */
-export interface RedisBrokerEvents {
-  /** The command connection is ready again after having been lost. */
-  reconnected(): void
-  /** Redis came back as another process (restart, or failover to another server). */
-  serverChanged(): void
-  /** A room with listeners here moved to a new epoch: its state in Redis was lost (fencing). */
-  roomResynced(): void
 }
 
 /** A room's epoch and offset stay this long after its last publish, read or presence beat. */
@@ -72,6 +61,7 @@ const MAX_PENDING_RELEASES = 10_000
  */
 export class RedisBroker implements Broker {
   readonly presence: RedisPresence
+  readonly counts: BrokerCounts = { reconnects: 0, failovers: 0, roomsResynced: 0 }
   private readonly cmd: Redis
   private readonly scripts: Scripts
   private readonly sub: Redis
@@ -139,7 +129,9 @@ export class RedisBroker implements Broker {
       },
       (err, channel) =>
         options.log?.error({ err, channel }, 'unreadable payload on a room channel'),
-      () => options.events?.roomResynced(),
+      () => {
+        this.counts.roomsResynced++
+      },
     )
     this.timer = setInterval(() => {
       void this.presence.beat(this.channels.rooms())
@@ -218,9 +210,9 @@ export class RedisBroker implements Broker {
     const runId = /^run_id:(\w+)/m.exec(info)?.[1]
     if (runId === undefined || this.cmd.status !== 'ready') return
     if (this.lastRunId !== null) {
-      this.options.events?.reconnected()
+      this.counts.reconnects++
       if (runId !== this.lastRunId) {
-        this.options.events?.serverChanged()
+        this.counts.failovers++
         this.options.log?.warn(
           { url: redactUrl(this.options.url) },
           'Redis came back as another server (restart or failover): its rooms start new epochs and their subscribers resync',

@@ -4,7 +4,16 @@ import { MemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory-
 import type { Message } from '../../src/hub/message.js'
 import { brokerContract } from './contract.js'
 
-brokerContract(t, 'MemoryBroker', async (opts) => new MemoryBroker(opts))
+brokerContract(t, 'MemoryBroker', async (opts) => new MemoryBroker(opts), {
+  // The only way a memory broker loses its rooms: its process restarts.
+  'process restarted': {
+    checkpoint: () => Promise.resolve(),
+    lose: async (broker, opts) => {
+      await broker.close()
+      return new MemoryBroker(opts)
+    },
+  },
+})
 
 const message = (roomId: string, cmd: string): Message => ({
   room_id: roomId,
