@@ -46,6 +46,15 @@ export interface BrokerConfig {
   readonly connect_timeout_ms: number
   /** Start while Redis is unreachable (not ready until it is) instead of exiting. */
   readonly wait_for_redis: boolean
+  /** Sentinels (`host:port`); non-empty: the master is `sentinel_name`, asked of them. */
+  readonly sentinels: readonly string[]
+  readonly sentinel_name: string
+  /** Replicas that must confirm (WAIT) a publish before it is answered 200; 0: none. */
+  readonly min_replicas_ack: number
+  /** PEM files for rediss:// (and TLS to sentinels): CA to trust, client cert and key. */
+  readonly tls_ca_file: string
+  readonly tls_cert_file: string
+  readonly tls_key_file: string
 }
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
@@ -120,6 +129,41 @@ const positive = (name: string) => ({
   },
 })
 convict.addFormat(positive('positive-int'))
+
+convict.addFormat({
+  name: 'nonneg-int',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new Error('must be an integer, 0 or more')
+    }
+  },
+  coerce(value: string): unknown {
+    return /^\d+$/.test(value.trim()) ? Number(value) : value
+  },
+})
+
+convict.addFormat({
+  name: 'host-port-list',
+  validate(value: unknown) {
+    const ok = (v: unknown): boolean =>
+      typeof v === 'string' && /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(v)
+    if (!Array.isArray(value) || !value.every(ok)) {
+      throw new Error('must be a list of host:port, e.g. ["10.0.0.1:26379","10.0.0.2:26379"]')
+    }
+  },
+  // In the environment variable: comma-separated (a JSON array is accepted too).
+  coerce(value: string): unknown {
+    const text = value.trim()
+    if (text.startsWith('[')) {
+      try {
+        return JSON.parse(text) as unknown
+      } catch {
+        return value
+      }
+    }
+    return text === '' ? [] : text.split(',').map((v) => v.trim())
+  },
+})
 
 convict.addFormat({
   name: 'redis-url',
@@ -358,6 +402,42 @@ export const SCHEMA = {
       default: false,
       env: 'TULEAP_REALTIME_BROKER_WAIT_FOR_REDIS',
     },
+    sentinels: {
+      doc: 'Redis Sentinels as host:port; when set, the master named broker.sentinel_name is found through them and followed across failovers (broker.url then gives only the credentials, TLS and db). In the environment variable: comma-separated',
+      format: 'host-port-list',
+      default: [] as string[],
+      env: 'TULEAP_REALTIME_BROKER_SENTINELS',
+    },
+    sentinel_name: {
+      doc: 'The master name the sentinels monitor (their "sentinel monitor <name> …")',
+      format: String,
+      default: 'mymaster',
+      env: 'TULEAP_REALTIME_BROKER_SENTINEL_NAME',
+    },
+    min_replicas_ack: {
+      doc: 'Answer a publish 200 only once this many replicas confirmed it (Redis WAIT), else 503 (the backend retries with the same jti); 0: once the master stored it',
+      format: 'nonneg-int',
+      default: 0,
+      env: 'TULEAP_REALTIME_BROKER_MIN_REPLICAS_ACK',
+    },
+    tls_ca_file: {
+      doc: 'For rediss://: PEM file of the CA(s) to trust for Redis and the sentinels; empty: the system CAs',
+      format: String,
+      default: '',
+      env: 'TULEAP_REALTIME_BROKER_TLS_CA_FILE',
+    },
+    tls_cert_file: {
+      doc: 'For rediss:// with client certificates: PEM certificate of the relay; with tls_key_file',
+      format: String,
+      default: '',
+      env: 'TULEAP_REALTIME_BROKER_TLS_CERT_FILE',
+    },
+    tls_key_file: {
+      doc: 'For rediss:// with client certificates: PEM private key of the relay; with tls_cert_file',
+      format: String,
+      default: '',
+      env: 'TULEAP_REALTIME_BROKER_TLS_KEY_FILE',
+    },
   },
 }
 
@@ -418,7 +498,10 @@ export function loadConfig(source: ConfigSource = {}): Config {
   return Object.freeze({
     ...values,
     allowed_origins: Object.freeze([...values.allowed_origins]),
-    broker: Object.freeze({ ...values.broker }),
+    broker: Object.freeze({
+      ...values.broker,
+      sentinels: Object.freeze([...values.broker.sentinels]),
+    }),
   })
 }
 

@@ -10,13 +10,16 @@ import type {
   RoomPosition,
   StoredMessage,
 } from './broker.js'
+import { RelayError } from '../errors.js'
 import { newEpoch } from './memory-broker.js'
 import {
   openConnections,
+  COMMAND_TIMEOUT_MS,
   quit,
   redactUrl,
   unavailable,
   type BrokerLog,
+  type RedisTarget,
   type Scripts,
 } from './redis-connection.js'
 import { RoomChannels } from './redis-channels.js'
@@ -28,6 +31,12 @@ export { redactUrl, type BrokerLog } from './redis-connection.js'
 export interface RedisBrokerOptions {
   /** redis:// or rediss:// URL (may carry a password: never logged). */
   readonly url: string
+  /** Sentinels, their master name, and TLS files' contents (redis-connection.ts). */
+  readonly sentinels?: readonly string[]
+  readonly sentinelName?: string
+  readonly tls?: RedisTarget['tls']
+  /** Replicas that must confirm a publish (WAIT) before it resolves; default 0. */
+  readonly minReplicasAck?: number
   /** Prefix of every key and channel. */
   readonly keyPrefix: string
   readonly historySize: number
@@ -93,7 +102,7 @@ export class RedisBroker implements Broker {
     this.staleMs = options.presenceStaleMs ?? 3 * heartbeatMs
     const stopped = (): boolean => this.closing !== null
     const { cmd, sub, scripts } = openConnections(
-      options.url,
+      options,
       options.connectTimeoutMs ?? 5000,
       stopped,
     )
@@ -287,7 +296,26 @@ export class RedisBroker implements Broker {
     })
     // Local listeners have it before publish resolves (Broker contract).
     await this.channels.deliverLocally(stored)
+    await this.confirm(stored)
     return stored
+  }
+
+  /**
+   * With minReplicasAck: wait (WAIT, bounded by the command timeout) until that many
+   * replicas have the publish; fewer is an UnconfirmedPublish (503). The messages are
+   * stored on the master meanwhile: the error carries them, so that the jti is settled
+   * with them and the backend's retry with the same jti is answered, not republished.
+   */
+  private async confirm(stored: StoredMessage[]): Promise<void> {
+    const wanted = this.options.minReplicasAck ?? 0
+    if (wanted === 0) return
+    let acked: number
+    try {
+      acked = await this.cmd.wait(wanted, COMMAND_TIMEOUT_MS - 500)
+    } catch {
+      acked = 0
+    }
+    if (acked < wanted) throw new UnconfirmedPublish(stored, acked, wanted)
   }
 
   subscribe(roomId: string, listener: RoomListener): Promise<void> {
@@ -403,6 +431,23 @@ export class RedisBroker implements Broker {
       await Promise.all([quit(this.cmd), quit(this.sub)])
     })()
     return this.closing
+  }
+}
+
+/**
+ * A publish stored on the master but confirmed by fewer replicas than min_replicas_ack:
+ * answered 503; `stored` is what a retry with the same jti is answered with.
+ */
+export class UnconfirmedPublish extends RelayError {
+  constructor(
+    readonly stored: readonly StoredMessage[],
+    acked: number,
+    wanted: number,
+  ) {
+    super(
+      'RELAY_ERR_BROKER_UNAVAILABLE',
+      `the broker is not available: ${acked} of ${wanted} replicas confirmed the publish (broker.min_replicas_ack); retry with the same jti`,
+    )
   }
 }
 

@@ -30,7 +30,12 @@ export async function publishMessages(
     const stored = await broker.publish(messages)
     accepted = stored.map((m) => ({ room_id: m.room_id, epoch: m.epoch, offset: m.offset }))
   } catch (err) {
-    if (jti !== null) await broker.settleJti(jti, null, JTI_WINDOW_MS).catch(() => undefined)
+    // Stored but not confirmed by enough replicas: a retry with this jti gets this answer.
+    const kept = (err as { stored?: Accepted }).stored
+    const settled = kept
+      ? kept.map((m) => ({ room_id: m.room_id, epoch: m.epoch, offset: m.offset }))
+      : null
+    if (jti !== null) await broker.settleJti(jti, settled, JTI_WINDOW_MS).catch(() => undefined)
     return unavailable(err)
   }
   if (jti !== null) await broker.settleJti(jti, accepted, JTI_WINDOW_MS).catch(() => undefined)
