@@ -156,3 +156,55 @@ export async function startRedis(t: RedisTest): Promise<TestRedis | null> {
     },
   }
 }
+
+/** A redis-server (or sentinel) process of a test, killed at teardown. */
+export interface RedisProcess {
+  readonly port: number
+  /** SIGKILL it and wait for its exit (no-op when gone). */
+  kill(): Promise<void>
+  /** Send a signal (SIGSTOP, SIGCONT). */
+  signal(signal: NodeJS.Signals): void
+}
+
+/**
+ * Spawn `redis-server ...args` in `dir` and wait until it answers PING on `port` (give
+ * `ping: false` for a TLS-only server, which answers no plain-text PING).
+ */
+export async function spawnRedis(
+  t: RedisTest,
+  binary: string,
+  dir: string,
+  port: number,
+  args: readonly string[],
+  ping = true,
+): Promise<RedisProcess> {
+  const child = spawn(binary, args, { cwd: dir, stdio: 'ignore' })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGCONT')
+    child.kill('SIGKILL')
+    await exited
+  }
+  t.teardown(kill)
+  if (ping) await waitForPong(port, child)
+  return { port, kill, signal: (signal) => child.kill(signal) }
+}
+
+/** redis-server, or null after skipping `t` (failing it under CI=true) with a message. */
+export function requireRedis(t: RedisTest): string | null {
+  const binary = redisServerBinary()
+  if (binary !== null) return binary
+  const message =
+    'redis-server is not installed (dnf/apt install redis-server): Redis tests skipped'
+  if (process.env.CI === 'true') t.fail(message)
+  else t.pass(message, { skip: message })
+  return null
+}
+
+/** A temporary directory of a test, removed at teardown. */
+export function testDir(t: RedisTest): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tuleap-realtime-redis-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
