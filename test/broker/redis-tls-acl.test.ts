@@ -176,7 +176,7 @@ if (binary !== null) {
     const wrongPassword = make({ url: `rediss://relay:hunter2-bad@127.0.0.1:${port}` })
     const refused = await wrongPassword.whenReady(1500).then(
       () => null,
-      (err: Error) => err,
+      (err: unknown) => err as Error,
     )
     t.match(
       refused?.message,
@@ -188,7 +188,7 @@ if (binary !== null) {
     const wrongCa = make({ tls: { ca: readFileSync(join(dir, 'other-ca.crt')) } })
     const untrusted = await wrongCa.whenReady(1500).then(
       () => null,
-      (err: Error) => err,
+      (err: unknown) => err as Error,
     )
     t.match(untrusted?.message, /certificate/, 'a wrong CA says so')
     t.notMatch(untrusted?.message, new RegExp(PASSWORD))
