@@ -42,8 +42,10 @@ export interface RedisTarget {
 
 /**
  * The ioredis options of a target. Sentinels get the same credentials and TLS as Redis;
- * ioredis asks them for the master on each (re)connect, and its failover detector
- * reconnects as soon as a sentinel announces a new master (+switch-master).
+ * ioredis asks them for the master on each (re)connect. A master that was demoted without
+ * dropping its clients answers READONLY: the connection is dropped (the command fails, 503)
+ * and re-established on the master the sentinels name. (ioredis' failoverDetector is not
+ * used: its reconnect on +switch-master dropped connections already on the new master.)
  */
 export function targetOptions(target: RedisTarget): RedisOptions {
   const url = new URL(target.url)
@@ -68,7 +70,6 @@ export function targetOptions(target: RedisTarget): RedisOptions {
     ...(username ? { sentinelUsername: username } : {}),
     ...(password ? { sentinelPassword: password } : {}),
     ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
-    failoverDetector: true,
     sentinelRetryStrategy: (attempt: number) => reconnectDelay(attempt),
   }
 }
@@ -118,6 +119,8 @@ export function openConnections(
     autoResendUnfulfilledCommands: false,
     autoResubscribe: false,
     retryStrategy: (attempt) => (stopped() ? null : reconnectDelay(attempt)),
+    // 1: reconnect, never re-send (a re-sent publish script would publish twice).
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false),
   }
   const cmd = new Redis(url, {
     ...common,
