@@ -133,6 +133,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     ? createPrometheusMetrics({
         connections: () => connections.size,
         rooms: (): number => hub.stats().rooms,
+        broker: () => broker.counts,
       })
     : null
   const metrics: RelayMetrics = prometheus ?? NO_METRICS

@@ -13,6 +13,8 @@ export interface FormatTypes {
   'positive-int': number
   'redis-url': string
   'key-prefix': string
+  'nonneg-int': number
+  'host-port-list': readonly string[]
 }
 
 type FormatSpec = Omit<convict.Format, 'name'>
@@ -101,6 +103,39 @@ export const FORMATS: { readonly [F in keyof FormatTypes]: FormatSpec } = {
       if (typeof value !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(value)) {
         throw new Error('must be 1 to 64 printable ASCII characters without spaces')
       }
+    },
+  },
+
+  'nonneg-int': {
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+        throw new Error('must be an integer, 0 or more')
+      }
+    },
+    coerce(value: string): unknown {
+      return /^\d+$/.test(value.trim()) ? Number(value) : value
+    },
+  },
+
+  'host-port-list': {
+    validate(value: unknown) {
+      const ok = (v: unknown): boolean =>
+        typeof v === 'string' && /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(v)
+      if (!Array.isArray(value) || !value.every(ok)) {
+        throw new Error('must be a list of host:port, e.g. ["10.0.0.1:26379","10.0.0.2:26379"]')
+      }
+    },
+    // In the environment variable: comma-separated (a JSON array is accepted too).
+    coerce(value: string): unknown {
+      const text = value.trim()
+      if (text.startsWith('[')) {
+        try {
+          return JSON.parse(text) as unknown
+        } catch {
+          return value
+        }
+      }
+      return text === '' ? [] : text.split(',').map((v) => v.trim())
     },
   },
 }

@@ -226,6 +226,42 @@ export const SCHEMA = {
       default: false,
       env: 'TULEAP_REALTIME_BROKER_WAIT_FOR_REDIS',
     },
+    sentinels: {
+      doc: 'Redis Sentinels as host:port; when set, the master named broker.sentinel_name is found through them and followed across failovers (broker.url then gives only the credentials, TLS and db). In the environment variable: comma-separated',
+      format: 'host-port-list',
+      default: [] as string[],
+      env: 'TULEAP_REALTIME_BROKER_SENTINELS',
+    },
+    sentinel_name: {
+      doc: 'The master name the sentinels monitor (their "sentinel monitor <name> …")',
+      format: String,
+      default: 'mymaster',
+      env: 'TULEAP_REALTIME_BROKER_SENTINEL_NAME',
+    },
+    min_replicas_ack: {
+      doc: 'Answer a publish 200 only once this many replicas confirmed it (Redis WAIT), else 503 (the backend retries with the same jti); 0: once the master stored it',
+      format: 'nonneg-int',
+      default: 0,
+      env: 'TULEAP_REALTIME_BROKER_MIN_REPLICAS_ACK',
+    },
+    tls_ca_file: {
+      doc: 'For rediss://: PEM file of the CA(s) to trust for Redis and the sentinels; empty: the system CAs',
+      format: String,
+      default: '',
+      env: 'TULEAP_REALTIME_BROKER_TLS_CA_FILE',
+    },
+    tls_cert_file: {
+      doc: 'For rediss:// with client certificates: PEM certificate of the relay; with tls_key_file',
+      format: String,
+      default: '',
+      env: 'TULEAP_REALTIME_BROKER_TLS_CERT_FILE',
+    },
+    tls_key_file: {
+      doc: 'For rediss:// with client certificates: PEM private key of the relay; with tls_cert_file',
+      format: String,
+      default: '',
+      env: 'TULEAP_REALTIME_BROKER_TLS_KEY_FILE',
+    },
   },
 } as const
 
@@ -313,7 +349,10 @@ export function loadConfig(source: ConfigSource = {}): Config {
   return Object.freeze({
     ...values,
     allowed_origins: Object.freeze([...values.allowed_origins]),
-    broker: Object.freeze({ ...values.broker }),
+    broker: Object.freeze({
+      ...values.broker,
+      sentinels: Object.freeze([...values.broker.sentinels]),
+    }),
   })
 }
 

@@ -90,6 +90,12 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
       key_prefix: 'tuleap-realtime:',
       connect_timeout_ms: 5000,
       wait_for_redis: false,
+      sentinels: [],
+      sentinel_name: 'mymaster',
+      min_replicas_ack: 0,
+      tls_ca_file: '',
+      tls_cert_file: '',
+      tls_key_file: '',
     },
   })
 })
@@ -410,8 +416,37 @@ t.test('broker', async (t) => {
       key_prefix: 'rt:',
       connect_timeout_ms: 5000,
       wait_for_redis: false,
+      sentinels: [],
+      sentinel_name: 'mymaster',
+      min_replicas_ack: 0,
+      tls_ca_file: '',
+      tls_cert_file: '',
+      tls_key_file: '',
     })
     t.ok(Object.isFrozen(config.broker), 'frozen like the rest')
+  })
+  t.test('sentinels and durability from the environment', async (t) => {
+    const config = loadConfig({
+      env: {
+        PRIVATE_KEY: TEST_KEY,
+        TULEAP_REALTIME_BROKER_TYPE: 'redis',
+        TULEAP_REALTIME_BROKER_SENTINELS: '10.0.0.1:26379, 10.0.0.2:26379,[::1]:26380',
+        TULEAP_REALTIME_BROKER_SENTINEL_NAME: 'relay',
+        TULEAP_REALTIME_BROKER_MIN_REPLICAS_ACK: '1',
+      },
+    })
+    t.same(config.broker.sentinels, ['10.0.0.1:26379', '10.0.0.2:26379', '[::1]:26380'])
+    t.equal(config.broker.sentinel_name, 'relay')
+    t.equal(config.broker.min_replicas_ack, 1)
+    t.ok(Object.isFrozen(config.broker.sentinels))
+    t.throws(
+      () =>
+        loadConfig({
+          env: { PRIVATE_KEY: TEST_KEY, TULEAP_REALTIME_BROKER_SENTINELS: '10.0.0.1' },
+        }),
+      /broker\.sentinels/,
+      'a sentinel without a port is refused',
+    )
   })
   t.test('from the environment', async (t) => {
     const config = loadConfig({

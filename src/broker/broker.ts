@@ -11,6 +11,16 @@ export interface HistoryResult extends RoomPosition {
   readonly messages: readonly StoredMessage[] | null
 }
 
+/** Events of a shared backend, counted since the node started. */
+export interface BrokerCounts {
+  /** The connection to the backend was lost and is back. */
+  reconnects: number
+  /** The backend came back as another server (failover, or restart): fencing applies. */
+  failovers: number
+  /** Rooms with local listeners that moved to a new epoch: their state was lost (fencing). */
+  roomsResynced: number
+}
+
 /** Called with each message of a subscribed room, in offset order. */
 export type RoomListener = (message: StoredMessage) => void
 
@@ -113,6 +123,8 @@ export interface Broker {
   history(roomId: string, since?: RoomPosition): Promise<HistoryResult>
   /** Presence across nodes; absent when there is only this node. */
   readonly presence?: BrokerPresence
+  /** What the backend did under this node since start (metrics); absent: nothing to count. */
+  readonly counts?: Readonly<BrokerCounts>
   /** Whether the broker can publish now (readiness). */
   readonly ready: boolean
   /** Release every resource; the same promise when called twice. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { Config } from '../config.js'
 import type { Logger } from '../log.js'
 import type { Broker } from './broker.js'
@@ -24,9 +25,24 @@ export async function createBroker(config: Config, logger: Logger): Promise<Brok
   const limits = { historySize: config.history_size, historyTtlMs: config.history_ttl_s * 1000 }
   if (config.broker.type === 'memory') return new MemoryBroker({ ...limits, onListenerError })
   const log = logger.child({ broker: 'redis' })
+  const { tls_ca_file: ca, tls_cert_file: cert, tls_key_file: key } = config.broker
+  let tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }
+  try {
+    tls = {
+      ...(ca ? { ca: readFileSync(ca) } : {}),
+      ...(cert ? { cert: readFileSync(cert) } : {}),
+      ...(key ? { key: readFileSync(key) } : {}),
+    }
+  } catch (err) {
+    throw new BrokerStartError(`broker.tls_*_file: ${(err as Error).message}`)
+  }
   const broker = new RedisBroker({
     ...limits,
     url: config.broker.url,
+    sentinels: config.broker.sentinels,
+    sentinelName: config.broker.sentinel_name,
+    tls,
+    minReplicasAck: config.broker.min_replicas_ack,
     keyPrefix: config.broker.key_prefix,
     connectTimeoutMs: config.broker.connect_timeout_ms,
     log,

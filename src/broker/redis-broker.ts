@@ -5,6 +5,7 @@ import {
   acceptedOf,
   type Accepted,
   type Broker,
+  type BrokerCounts,
   type HistoryResult,
   type Idempotency,
   type Published,
@@ -12,13 +13,16 @@ import {
   type RoomPosition,
   type StoredMessage,
 } from './broker.js'
+import { RelayError } from '../errors.js'
 import { newEpoch } from './epoch.js'
 import {
   openConnections,
+  COMMAND_TIMEOUT_MS,
   quit,
   redactUrl,
   unavailable,
   type BrokerLog,
+  type RedisTarget,
   type Scripts,
 } from './redis-connection.js'
 import { RoomChannels } from './redis-channels.js'
@@ -30,6 +34,12 @@ export { redactUrl, type BrokerLog } from './redis-connection.js'
 export interface RedisBrokerOptions {
   /** redis:// or rediss:// URL (may carry a password: never logged). */
   readonly url: string
+  /** Sentinels, their master name, and TLS files' contents (redis-connection.ts). */
+  readonly sentinels?: readonly string[]
+  readonly sentinelName?: string
+  readonly tls?: RedisTarget['tls']
+  /** Replicas that must confirm a publish (WAIT) before it resolves; default 0. */
+  readonly minReplicasAck?: number
   /** Prefix of every key and channel. */
   readonly keyPrefix: string
   readonly historySize: number
@@ -63,6 +73,7 @@ const MAX_PENDING_RELEASES = 10_000
  */
 export class RedisBroker implements Broker {
   readonly presence: RedisPresence
+  readonly counts: BrokerCounts = { reconnects: 0, failovers: 0, roomsResynced: 0 }
   private readonly cmd: Redis
   private readonly scripts: Scripts
   private readonly sub: Redis
@@ -79,6 +90,13 @@ export class RedisBroker implements Broker {
   private readonly readyWaiters = new Set<() => void>()
   private lastError: Error | null = null
   private closing: Promise<void> | null = null
+  /**
+   * run_id of the Redis process the command connection is on, read at each connect
+   * (null until then: not ready). Scripts get it to tell a new dataset generation.
+   */
+  private runId: string | null = null
+  /** run_id of the previous connection, to tell a restart or failover from a reconnect. */
+  private lastRunId: string | null = null
 
   constructor(private readonly options: RedisBrokerOptions) {
     this.now = options.now ?? Date.now
@@ -87,7 +105,7 @@ export class RedisBroker implements Broker {
     this.staleMs = options.presenceStaleMs ?? 3 * heartbeatMs
     const stopped = (): boolean => this.closing !== null
     const { cmd, sub, scripts } = openConnections(
-      options.url,
+      options,
       options.connectTimeoutMs ?? 5000,
       stopped,
     )
@@ -100,9 +118,10 @@ export class RedisBroker implements Broker {
       })
     }
     this.cmd.on('ready', () => {
-      this.noteState()
+      void this.identify()
     })
     this.cmd.on('close', () => {
+      this.runId = null
       this.noteState()
     })
     this.sub.on('ready', () => {
@@ -122,6 +141,9 @@ export class RedisBroker implements Broker {
       },
       (err, channel) =>
         options.log?.error({ err, channel }, 'unreadable payload on a room channel'),
+      () => {
+        this.counts.roomsResynced++
+      },
     )
     this.timer = setInterval(() => {
       void this.presence.beat(this.channels.rooms())
@@ -150,6 +172,7 @@ export class RedisBroker implements Broker {
     return (
       this.closing === null &&
       this.resubscribed &&
+      this.runId !== null &&
       this.cmd.status === 'ready' &&
       this.sub.status === 'ready'
     )
@@ -179,6 +202,37 @@ export class RedisBroker implements Broker {
 
   private key(kind: 'meta' | 'history' | 'presence' | 'jti', id: string): string {
     return `${this.options.keyPrefix}${kind}:${id}`
+  }
+
+  /** The dataset generation key (redis-scripts.ts, fencing). */
+  private get generationKey(): string {
+    return `${this.options.keyPrefix}generation`
+  }
+
+  /** Read the run_id of the server just connected to; ready once known. */
+  private async identify(): Promise<void> {
+    let info: string
+    try {
+      info = await this.cmd.info('server')
+    } catch (err) {
+      // The connection dropped again (its next 'ready' retries) or INFO is not allowed.
+      this.lastError = err as Error
+      return
+    }
+    const runId = /^run_id:(\w+)/m.exec(info)?.[1]
+    if (runId === undefined || this.cmd.status !== 'ready') return
+    if (this.lastRunId !== null) {
+      this.counts.reconnects++
+      if (runId !== this.lastRunId) {
+        this.counts.failovers++
+        this.options.log?.warn(
+          { url: redactUrl(this.options.url) },
+          'Redis came back as another server (restart or failover): its rooms start new epochs and their subscribers resync',
+        )
+      }
+    }
+    this.runId = this.lastRunId = runId
+    this.noteState()
   }
 
   /** Log each transition between reachable and unreachable once; catch up when back. */
@@ -212,7 +266,9 @@ export class RedisBroker implements Broker {
     try {
       stored = await this.store(messages)
     } catch (err) {
-      await this.settleJti(jti, null, ttlMs).catch(() => undefined)
+      // Stored but not confirmed by enough replicas: a retry with this jti gets this answer.
+      const kept = err instanceof UnconfirmedPublish ? acceptedOf(err.stored) : null
+      await this.settleJti(jti, kept, ttlMs).catch(() => undefined)
       throw err
     }
     const accepted = acceptedOf(stored)
@@ -223,6 +279,8 @@ export class RedisBroker implements Broker {
 
   /** Append the messages in one script, then hand them to local listeners. */
   private async store(messages: readonly Message[]): Promise<StoredMessage[]> {
+    const runId = this.runId
+    if (!this.ready || runId === null) throw unavailable(this.lastError)
     const now = this.now()
     // Each distinct room once, numbered in order of first appearance.
     const rooms = new Map<string, number>()
@@ -237,6 +295,7 @@ export class RedisBroker implements Broker {
       keys.push(this.key('meta', roomId), this.key('history', roomId))
       roomArgs.push(this.channels.name(roomId), newEpoch())
     }
+    keys.push(this.generationKey)
     const messageArgs = batch.flatMap(({ m, r }) => [String(r + 1), serialise(m)])
     let reply: unknown
     try {
@@ -248,6 +307,8 @@ export class RedisBroker implements Broker {
         this.options.historyTtlMs,
         this.metaTtlMs,
         rooms.size,
+        runId,
+        newEpoch(),
         ...roomArgs,
         ...messageArgs,
       )
@@ -264,7 +325,26 @@ export class RedisBroker implements Broker {
     })
     // Local listeners have it before publish resolves (Broker contract).
     await this.channels.deliverLocally(stored)
+    await this.confirm(stored)
     return stored
+  }
+
+  /**
+   * With minReplicasAck: wait (WAIT, bounded by the command timeout) until that many
+   * replicas have the publish; fewer is an UnconfirmedPublish (503). The messages are
+   * stored on the master meanwhile: the error carries them, so that the jti is settled
+   * with them and the backend's retry with the same jti is answered, not republished.
+   */
+  private async confirm(stored: StoredMessage[]): Promise<void> {
+    const wanted = this.options.minReplicasAck ?? 0
+    if (wanted === 0) return
+    let acked: number
+    try {
+      acked = await this.cmd.wait(wanted, COMMAND_TIMEOUT_MS - 500)
+    } catch {
+      acked = 0
+    }
+    if (acked < wanted) throw new UnconfirmedPublish(stored, acked, wanted)
   }
 
   subscribe(roomId: string, listener: RoomListener): Promise<void> {
@@ -314,18 +394,23 @@ export class RedisBroker implements Broker {
   }
 
   async history(roomId: string, since?: RoomPosition): Promise<HistoryResult> {
+    const runId = this.runId
+    if (runId === null) throw unavailable(this.lastError)
     let reply: unknown
     try {
       reply = await this.scripts.roomHistory(
-        2,
+        3,
         this.key('meta', roomId),
         this.key('history', roomId),
+        this.generationKey,
         this.now(),
         this.options.historyTtlMs,
         this.metaTtlMs,
         newEpoch(),
         since?.epoch ?? '',
         since?.offset ?? 0,
+        runId,
+        newEpoch(),
       )
     } catch (err) {
       throw unavailable(err)
@@ -375,6 +460,23 @@ export class RedisBroker implements Broker {
       await Promise.all([quit(this.cmd), quit(this.sub)])
     })()
     return this.closing
+  }
+}
+
+/**
+ * A publish stored on the master but confirmed by fewer replicas than min_replicas_ack:
+ * answered 503; `stored` is what a retry with the same jti is answered with.
+ */
+export class UnconfirmedPublish extends RelayError {
+  constructor(
+    readonly stored: readonly StoredMessage[],
+    acked: number,
+    wanted: number,
+  ) {
+    super(
+      'RELAY_ERR_BROKER_UNAVAILABLE',
+      `the broker is not available: ${acked} of ${wanted} replicas confirmed the publish (broker.min_replicas_ack); retry with the same jti`,
+    )
   }
 }
 

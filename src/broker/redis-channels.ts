@@ -46,6 +46,8 @@ export class RoomChannels {
     private readonly onPresence: (roomId: string, event: unknown) => void,
     /** A payload that is not JSON (nothing this relay publishes). */
     private readonly onUnreadable: (err: unknown, channel: string) => void,
+    /** A delivered room moved to another epoch: its history was reset (fencing). */
+    private readonly onEpochChange: (roomId: string) => void = () => undefined,
   ) {
     sub.on('message', (channel: string, payload: string) => {
       this.onMessage(channel, payload)
@@ -172,6 +174,7 @@ export class RoomChannels {
   deliver(m: StoredMessage): void {
     const ch = this.channels.get(m.room_id)
     if (!ch || (m.epoch === ch.epoch && m.offset <= ch.offset)) return
+    if (ch.epoch !== null && ch.epoch !== m.epoch) this.onEpochChange(m.room_id)
     ch.epoch = m.epoch
     ch.offset = m.offset
     for (const listener of [...ch.listeners]) {

@@ -26,7 +26,53 @@ export interface Scripts {
 }
 
 /** Commands that get no answer within this are failed (a hung Redis is an unavailable one). */
-const COMMAND_TIMEOUT_MS = 5000
+export const COMMAND_TIMEOUT_MS = 5000
+
+/** Where the master is and how to reach it: the URL, or the sentinels that know it. */
+export interface RedisTarget {
+  /** redis:// or rediss:// URL; with sentinels, only its credentials, TLS and db count. */
+  readonly url: string
+  /** `host:port` of each sentinel; empty: connect to the URL's host. */
+  readonly sentinels?: readonly string[]
+  /** The master name the sentinels monitor. */
+  readonly sentinelName?: string
+  /** For rediss://: the CA to trust, and a client certificate and key (PEM). */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer }
+}
+
+/**
+ * The ioredis options of a target. Sentinels get the same credentials and TLS as Redis;
+ * ioredis asks them for the master on each (re)connect. A master that was demoted without
+ * dropping its clients answers READONLY: the connection is dropped (the command fails, 503)
+ * and re-established on the master the sentinels name. (ioredis' failoverDetector is not
+ * used: its reconnect on +switch-master dropped connections already on the new master.)
+ */
+export function targetOptions(target: RedisTarget): RedisOptions {
+  const url = new URL(target.url)
+  const tls =
+    url.protocol === 'rediss:'
+      ? {
+          ...(target.tls?.ca ? { ca: target.tls.ca } : {}),
+          ...(target.tls?.cert ? { cert: target.tls.cert } : {}),
+          ...(target.tls?.key ? { key: target.tls.key } : {}),
+        }
+      : undefined
+  const sentinels = target.sentinels ?? []
+  if (sentinels.length === 0) return tls ? { tls } : {}
+  const username = decodeURIComponent(url.username)
+  const password = decodeURIComponent(url.password)
+  return {
+    sentinels: sentinels.map((s) => {
+      const sep = s.lastIndexOf(':')
+      return { host: s.slice(0, sep).replace(/^\[|\]$/g, ''), port: Number(s.slice(sep + 1)) }
+    }),
+    name: target.sentinelName ?? 'mymaster',
+    ...(username ? { sentinelUsername: username } : {}),
+    ...(password ? { sentinelPassword: password } : {}),
+    ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
+    sentinelRetryStrategy: (attempt: number) => reconnectDelay(attempt),
+  }
+}
 
 /** Reconnect delay: exponential from 50 ms, capped at 2 s, with jitter. */
 export function reconnectDelay(attempt: number): number {
@@ -60,17 +106,21 @@ export function unavailable(err: unknown): RelayError {
  * Channels are re-subscribed by the broker, not by ioredis, so that it knows when.
  */
 export function openConnections(
-  url: string,
+  target: RedisTarget,
   connectTimeoutMs: number,
   stopped: () => boolean,
 ): { cmd: Redis; sub: Redis; scripts: Scripts } {
+  const url = target.url
   const common: RedisOptions = {
+    ...targetOptions(target),
     connectTimeout: connectTimeoutMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     autoResubscribe: false,
     retryStrategy: (attempt) => (stopped() ? null : reconnectDelay(attempt)),
+    // 1: reconnect, never re-send (a re-sent publish script would publish twice).
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false),
   }
   const cmd = new Redis(url, {
     ...common,

@@ -9,11 +9,39 @@
  */
 
 /**
+ * Fencing (issue 19). A room's state in Redis is trusted only within the dataset
+ * generation it was written in. The generation key holds `<run_id>|<generation>`: the
+ * run_id of the Redis process that started the generation (INFO server, read by the node
+ * on each connection). A restart (from any snapshot or AOF) or a failover to another
+ * process changes the run_id, so the first script run there starts a new generation; a
+ * FLUSHALL or an eviction of the key does too. A room meta from another generation may be
+ * behind what was acknowledged: the room starts afresh with a new epoch (history dropped),
+ * so that no (epoch, offset) is ever given to two different messages.
+ * Expects `gen_key`, `run_id`, `candidate_gen`; sets `gen`.
+ */
+const GENERATION_LUA = `
+local gen
+local current = redis.call('GET', gen_key)
+if current then
+  local sep = string.find(current, '|', 1, true)
+  if sep and string.sub(current, 1, sep - 1) == run_id then gen = string.sub(current, sep + 1) end
+end
+if gen then
+  redis.call('PEXPIRE', gen_key, gen_ttl)
+else
+  gen = candidate_gen
+  redis.call('SET', gen_key, run_id .. '|' .. gen, 'PX', gen_ttl)
+end
+`
+
+/**
  * Append a batch across rooms, all or nothing, then PUBLISH each entry on its room's
  * channel in offset order.
- * KEYS: meta₁, history₁, meta₂, history₂, … (one pair per distinct room).
- * ARGV: now, history size, history TTL ms, meta TTL ms, room count R,
- *       then per room: channel, candidate epoch (used only if the room has no meta),
+ * KEYS: meta₁, history₁, meta₂, history₂, … (one pair per distinct room), generation.
+ * ARGV: now, history size, history TTL ms, meta TTL ms, room count R, run_id,
+ *       candidate generation,
+ *       then per room: channel, candidate epoch (used only if the room has no meta of the
+ *       current generation),
  *       then per message: room index (1-based), message JSON (an object).
  * Returns per room: epoch, offset before the batch.
  * Every check (key types) runs before the first write: a failing script writes nothing.
@@ -30,14 +58,16 @@ for r = 1, rooms do
     return redis.error_reply('WRONGTYPE the history keys of ' .. KEYS[2 * r] .. ' hold another kind of value')
   end
 end
+local gen_key, run_id, candidate_gen, gen_ttl = KEYS[#KEYS], ARGV[6], ARGV[7], ARGV[4]
+${GENERATION_LUA}
 local epochs, offsets, fresh, result = {}, {}, {}, {}
 for r = 1, rooms do
-  local state = redis.call('HMGET', KEYS[2 * r - 1], 'epoch', 'offset')
-  if state[1] then
+  local state = redis.call('HMGET', KEYS[2 * r - 1], 'epoch', 'offset', 'gen')
+  if state[1] and state[3] == gen then
     epochs[r] = state[1]
     offsets[r] = tonumber(state[2]) or 0
   else
-    epochs[r] = ARGV[5 + 2 * r]
+    epochs[r] = ARGV[7 + 2 * r]
     offsets[r] = 0
     fresh[r] = true
   end
@@ -48,7 +78,7 @@ for r = 1, rooms do
   if fresh[r] then redis.call('DEL', KEYS[2 * r]) end
 end
 local entries = {}
-for i = 6 + 2 * rooms, #ARGV, 2 do
+for i = 8 + 2 * rooms, #ARGV, 2 do
   local r = tonumber(ARGV[i])
   offsets[r] = offsets[r] + 1
   local entry = '{"epoch":"' .. epochs[r] .. '","offset":' .. string.format('%d', offsets[r]) ..
@@ -58,7 +88,7 @@ for i = 6 + 2 * rooms, #ARGV, 2 do
 end
 for r = 1, rooms do
   local meta, list = KEYS[2 * r - 1], KEYS[2 * r]
-  redis.call('HSET', meta, 'epoch', epochs[r], 'offset', offsets[r])
+  redis.call('HSET', meta, 'epoch', epochs[r], 'offset', offsets[r], 'gen', gen)
   redis.call('PEXPIRE', meta, ARGV[4])
   redis.call('LTRIM', list, -size, -1)
   while true do
@@ -71,26 +101,28 @@ for r = 1, rooms do
   redis.call('PEXPIRE', list, ARGV[3])
 end
 for _, e in ipairs(entries) do
-  redis.call('PUBLISH', ARGV[4 + 2 * e[1]], e[2])
+  redis.call('PUBLISH', ARGV[6 + 2 * e[1]], e[2])
 end
 return result
 `
 
 /**
  * A room's position and, with a since, the entries after it. Gives a room without meta
- * its epoch (the candidate), so that the epoch announced for an empty room is the epoch
- * of its first message.
- * KEYS: meta, history. ARGV: now, history TTL ms, meta TTL ms, candidate epoch,
- *       since epoch ('' for none), since offset.
+ * of the current generation its epoch (the candidate), so that the epoch announced for
+ * an empty room is the epoch of its first message.
+ * KEYS: meta, history, generation. ARGV: now, history TTL ms, meta TTL ms, candidate
+ *       epoch, since epoch ('' for none), since offset, run_id, candidate generation.
  * Returns: epoch, offset, covered (1/0), then the entries after since, oldest first.
  */
 export const HISTORY_SCRIPT = `
-local state = redis.call('HMGET', KEYS[1], 'epoch', 'offset')
+local gen_key, run_id, candidate_gen, gen_ttl = KEYS[3], ARGV[7], ARGV[8], ARGV[3]
+${GENERATION_LUA}
+local state = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'gen')
 local epoch, offset = state[1], tonumber(state[2])
-if not epoch then
+if not epoch or state[3] ~= gen then
   epoch, offset = ARGV[4], 0
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0, 'gen', gen)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if ARGV[5] == '' or ARGV[5] ~= epoch then return { epoch, offset, 0 } end

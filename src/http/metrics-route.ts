@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { isLoopbackAddress } from '../config.js'
 import { RelayError } from '../errors.js'
+import type { BrokerCounts } from '../broker/broker.js'
 import type { RelayMetrics } from '../metrics.js'
 
 /** Prometheus metrics of one relay, each backed by prom-client. */
@@ -14,6 +15,8 @@ export interface PrometheusMetrics extends RelayMetrics {
 export function createPrometheusMetrics(gauges: {
   connections: () => number
   rooms: () => number
+  /** The broker's counts, read at scrape time; absent (memory broker): they stay at zero. */
+  broker?: () => Readonly<BrokerCounts> | undefined
 }): PrometheusMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'tuleap_realtime_' })
@@ -33,6 +36,33 @@ export function createPrometheusMetrics(gauges: {
       this.set(gauges.rooms())
     },
   })
+  const brokerCounter = (name: string, help: string, read: (c: BrokerCounts) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const counts = gauges.broker?.()
+        this.reset()
+        this.inc(counts ? read(counts) : 0)
+      },
+    })
+  }
+  brokerCounter(
+    'tuleap_realtime_redis_reconnects_total',
+    'Times the connection to Redis was lost and came back',
+    (c) => c.reconnects,
+  )
+  brokerCounter(
+    'tuleap_realtime_redis_failovers_total',
+    'Times Redis came back as another server (failover or restart: new run_id)',
+    (c) => c.failovers,
+  )
+  brokerCounter(
+    'tuleap_realtime_rooms_resynced_total',
+    'Rooms with subscribers here that started a new epoch because Redis lost their state (fencing)',
+    (c) => c.roomsResynced,
+  )
   const published = new Counter({
     name: 'tuleap_realtime_messages_published_total',
     help: 'Messages accepted by POST /message',

@@ -163,9 +163,21 @@ export class Hub {
     const since = { epoch: sub.epoch, offset: sub.offset }
     this.broker
       .history(sub.room.id, since)
-      .then((history) => {
+      .then(async (history) => {
         if (sub.removed) return
-        if (history.messages === null) {
+        // The room started a new epoch (its history was reset, e.g. Redis lost it): when
+        // the new epoch's history is whole, resync at its start and replay it, so that
+        // the messages that revealed the reset are delivered too.
+        const fresh =
+          history.messages === null && history.epoch !== since.epoch
+            ? await this.broker.history(sub.room.id, { epoch: history.epoch, offset: 0 })
+            : null
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unsubscribe may set it during the await
+        if (sub.removed) return
+        if (fresh?.messages && fresh.epoch === history.epoch) {
+          sub.member.send(resyncFrame(sub.room.id, fresh.epoch, 0))
+          this.replay(sub, fresh.epoch, 0, fresh.messages)
+        } else if (history.messages === null) {
           sub.member.send(resyncFrame(sub.room.id, history.epoch, history.offset))
           sub.epoch = history.epoch
           sub.offset = history.offset

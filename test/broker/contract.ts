@@ -21,6 +21,17 @@ export interface ContractBrokerOptions {
 /** Builds a fresh broker; the contract closes it at teardown. */
 export type MakeBroker = (opts: ContractBrokerOptions) => Promise<Broker>
 
+/**
+ * A way the backend can lose state under a running relay (fencing, issue 19): `checkpoint`
+ * marks what a later `lose` may go back to (a snapshot), `lose` loses or rolls back the
+ * state and resolves with the broker to use from then on (the same one, or a new one when
+ * losing means a new process: its listeners are subscribed again).
+ */
+export interface StateLoss {
+  checkpoint(): Promise<void>
+  lose(broker: Broker, opts: ContractBrokerOptions): Promise<Broker>
+}
+
 const START_MS = 1_767_225_600_000
 
 /** A manual clock. */
@@ -41,8 +52,13 @@ function recorder(): { got: StoredMessage[]; listener: (m: StoredMessage) => voi
   return { got, listener: (m) => got.push(m) }
 }
 
-/** Run the broker contract as subtests of `t`. */
-export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): void {
+/** Run the broker contract as subtests of `t`; `losses` are the fencing cases it applies to. */
+export function brokerContract(
+  t: Test,
+  name: string,
+  makeBroker: MakeBroker,
+  losses: Record<string, StateLoss> = {},
+): void {
   async function setup(
     t: Test,
     opts: { historySize?: number; historyTtlMs?: number } = {},
@@ -415,6 +431,77 @@ export function brokerContract(t: Test, name: string, makeBroker: MakeBroker): v
         t.ok(r.accepted.length === 0 || r.accepted[0]?.offset === 1, 'a duplicate')
       }
     })
+
+    for (const [what, loss] of Object.entries(losses)) {
+      t.test(`fencing, ${what}: a new epoch, no (epoch, offset) given twice`, async (t) => {
+        const opts = { historySize: 100, historyTtlMs: 300_000, now: new Clock().now }
+        let broker = await makeBroker(opts)
+        t.teardown(() => broker.close())
+        const a = `contract-${randomUUID()}-fenced`
+        const listened = recorder()
+        await broker.subscribe(a, listened.listener)
+        const given = new Map<string, string>()
+        const publish = async (n: number): Promise<StoredMessage> => {
+          const deadline = Date.now() + 15_000
+          for (;;) {
+            try {
+              const [m] = (await broker.publish([message(a, `m${n}`)])).stored
+              const key = `${m!.epoch}/${m!.offset}`
+              t.notOk(given.has(key), `m${n} at ${key}: not given to ${given.get(key)} before`)
+              given.set(key, `m${n}`)
+              return m!
+            } catch (err) {
+              // Unavailable while the backend comes back: retry, as the backend would.
+              if (Date.now() > deadline) throw err
+              await new Promise((resolve) => setTimeout(resolve, 50))
+            }
+          }
+        }
+        const before: StoredMessage[] = []
+        for (let n = 1; n <= 6; n++) {
+          before.push(await publish(n))
+          if (n === 3) await loss.checkpoint()
+        }
+        const old = before[5]!
+        const next = await loss.lose(broker, opts)
+        if (next !== broker) {
+          broker = next
+          t.teardown(() => next.close())
+          await broker.subscribe(a, listened.listener)
+        }
+        const after = [await publish(7), await publish(8), await publish(9)]
+        const epoch = after[0]!.epoch
+        t.not(epoch, old.epoch, 'a new epoch')
+        t.same(
+          after.map((m) => [m.epoch, m.offset]),
+          [
+            [epoch, 1],
+            [epoch, 2],
+            [epoch, 3],
+          ],
+          'from offset 1',
+        )
+        const deadline = Date.now() + 10_000
+        while (listened.got.length < 9 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        t.same(
+          listened.got.map((m) => [m.cmd, m.epoch === epoch, m.offset]),
+          [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [`m${n}`, n > 6, n > 6 ? n - 6 : n]),
+          'listeners get every message, once, the later ones in the new epoch',
+        )
+        t.same(
+          await broker.history(a, { epoch: old.epoch, offset: old.offset }),
+          { epoch, offset: 3, messages: null },
+          'a since from the lost state is not covered',
+        )
+        t.same(
+          (await broker.history(a, { epoch, offset: 0 })).messages?.map((m) => m.cmd),
+          ['m7', 'm8', 'm9'],
+          'the new epoch’s history',
+        )
+      })
+    }
 
     t.test('close() is idempotent: the same promise', async (t) => {
       const clock = new Clock()

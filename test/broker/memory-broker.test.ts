@@ -5,7 +5,16 @@ import type { Message } from '../../src/protocol/message.js'
 import { brokerContract } from './contract.js'
 import { testMessage } from '../helpers/messages.js'
 
-brokerContract(t, 'MemoryBroker', async (opts) => new MemoryBroker(opts))
+brokerContract(t, 'MemoryBroker', async (opts) => new MemoryBroker(opts), {
+  // The only way a memory broker loses its rooms: its process restarts.
+  'process restarted': {
+    checkpoint: () => Promise.resolve(),
+    lose: async (broker, opts) => {
+      await broker.close()
+      return new MemoryBroker(opts)
+    },
+  },
+})
 
 const message = (roomId: string, cmd: string): Message => testMessage(roomId, cmd)
 

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import type { PresenceChange, StoredMessage } from '../../src/broker/broker.js'
+import type { Broker, PresenceChange, StoredMessage } from '../../src/broker/broker.js'
 import { RedisBroker, redactUrl, type RedisBrokerOptions } from '../../src/broker/redis-broker.js'
 import type { Message } from '../../src/protocol/message.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
@@ -27,11 +27,74 @@ const until = (what: string, check: () => boolean | Promise<boolean>): Promise<v
   waitUntil(what, check, { timeoutMs: WAIT_MS, intervalMs: 20 })
 
 if (redis) {
-  brokerContract(t, 'RedisBroker', async (opts) => {
-    const broker = new RedisBroker({ url: redis.url, keyPrefix: `test-${randomUUID()}:`, ...opts })
-    await broker.whenReady(WAIT_MS)
-    return broker
-  })
+  const inspect = (): Redis => {
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 0 })
+    client.on('error', () => undefined)
+    return client
+  }
+  /** Run `fn` with a plain client to the test Redis, disconnected after. */
+  const withClient = async (fn: (c: Redis) => Promise<unknown>): Promise<void> => {
+    const client = inspect()
+    try {
+      await fn(client)
+    } finally {
+      client.disconnect()
+    }
+  }
+  const same = (broker: Broker): Promise<Broker> => Promise.resolve(broker)
+  const nothing = (): Promise<void> => Promise.resolve()
+  brokerContract(
+    t,
+    'RedisBroker',
+    async (opts) => {
+      const broker = new RedisBroker({
+        url: redis.url,
+        keyPrefix: `test-${randomUUID()}:`,
+        ...opts,
+      })
+      await broker.whenReady(WAIT_MS)
+      return broker
+    },
+    {
+      'Redis restarted from an older snapshot': {
+        checkpoint: () => redis.snapshot(),
+        lose: async (broker) => {
+          await redis.kill()
+          await redis.restart()
+          return broker
+        },
+      },
+      FLUSHALL: {
+        checkpoint: nothing,
+        lose: (broker) => withClient((c) => c.flushall()).then(() => same(broker)),
+      },
+      'room keys evicted (maxmemory, allkeys-lru)': {
+        checkpoint: nothing,
+        lose: async (broker) => {
+          await withClient(async (c) => {
+            const used = Number(/used_memory:(\d+)/.exec(await c.info('memory'))?.[1])
+            await c.config('SET', 'maxmemory-policy', 'allkeys-lru')
+            await c.config('SET', 'maxmemory', String(used + 512 * 1024))
+            try {
+              // Newer keys push the relay's (least recently used) keys out.
+              const junk = 'x'.repeat(1024)
+              for (let i = 0; i < 4096; i++) {
+                await c.set(`junk-${randomUUID()}`, junk).catch(() => undefined)
+                if (i % 64 === 0 && (await c.keys('test-*-fenced')).length === 0) break
+              }
+              const left = await c.keys('test-*-fenced')
+              if (left.length > 0) throw new Error(`not evicted: ${left.join(', ')}`)
+            } finally {
+              await c.config('SET', 'maxmemory', '0')
+              const junk = await c.keys('junk-*')
+              if (junk.length > 0) await c.del(...junk)
+            }
+          })
+          return broker
+        },
+      },
+    },
+  )
   redisTests(redis)
 }
 

@@ -61,6 +61,13 @@ t.test(
     )
     t.equal(sample(text, 'tuleap_realtime_history_recoveries_total{result="hit"}'), 1)
     t.equal(sample(text, 'tuleap_realtime_history_recoveries_total{result="miss"}'), 1)
+    for (const series of [
+      'tuleap_realtime_redis_reconnects_total',
+      'tuleap_realtime_redis_failovers_total',
+      'tuleap_realtime_rooms_resynced_total',
+    ]) {
+      t.equal(sample(text, series), 0, `${series} starts at zero`)
+    }
     t.match(text, /^tuleap_realtime_process_resident_memory_bytes /m, 'process metrics too')
     t.notMatch(text, /test-key|eyJ/, 'no key, no token')
   },

@@ -223,13 +223,16 @@ if (redis && requireBuild(t)) {
     t.equal(after.status, 200)
     const accepted = (after.body.accepted as { epoch: string; offset: number }[])[0]!
     t.not(accepted.epoch, subscribed.epoch, 'a new epoch')
+    t.equal(accepted.offset, 1, 'from offset 1')
     for (const client of [onA, onB]) {
+      // Resync at the start of the new epoch, then what it holds: nothing is skipped.
       t.same(await client.next(WAIT_MS), {
         type: 'resync',
         room_id: ROOM,
         epoch: accepted.epoch,
-        offset: accepted.offset,
+        offset: 0,
       })
+      t.match(await client.next(WAIT_MS), { cmd: 'after', epoch: accepted.epoch, offset: 1 })
     }
     await a.publish({ message: { room_id: ROOM, cmd: 'live' } })
     for (const client of [onA, onB]) {
@@ -247,6 +250,62 @@ if (redis && requireBuild(t)) {
       { type: 'subscribed', epoch: accepted.epoch, offset: 2, recovered: false },
       'a client resuming from before the loss is told it was not recovered',
     )
+  })
+
+  t.test('Redis back from an older snapshot: fenced, no (epoch, offset) reused', async (t) => {
+    const { startNode } = await setup(t, redis)
+    const [a, b] = await Promise.all([startNode(), startNode()])
+    const token = viewer(9, ['@site_active'])
+    const onB = await b.connect()
+    const subscribed = await onB.subscribe({ room_id: ROOM, token, uuid: 'b' })
+    const acknowledged = new Map<string, string>()
+    const publish = async (n: number): Promise<{ epoch: string; offset: number }> => {
+      const answer = await a.publish({ message: { room_id: ROOM, cmd: `m${n}` } })
+      t.equal(answer.status, 200, `m${n} answered 200`)
+      const [at] = answer.body.accepted as { epoch: string; offset: number }[]
+      const key = `${at!.epoch}/${at!.offset}`
+      t.notOk(acknowledged.has(key), `m${n}: (epoch, offset) ${key} not given before`)
+      acknowledged.set(key, `m${n}`)
+      return at!
+    }
+    for (let n = 1; n <= 6; n++) {
+      await publish(n)
+      t.match(await onB.next(WAIT_MS), { cmd: `m${n}`, epoch: subscribed.epoch, offset: n })
+      if (n === 3) await redis.snapshot()
+    }
+
+    await redis.kill()
+    await redis.restart()
+    await until('both nodes ready again', async () => {
+      const [ha, hb] = await Promise.all([a.health(), b.health()])
+      return ha.status === 200 && hb.status === 200
+    })
+    const after = [await publish(7), await publish(8), await publish(9)]
+    const epoch = after[0]!.epoch
+    t.not(epoch, subscribed.epoch, 'a new epoch')
+    t.same(
+      after.map((at) => at.offset),
+      [1, 2, 3],
+    )
+    t.same(await onB.next(WAIT_MS), { type: 'resync', room_id: ROOM, epoch, offset: 0 })
+    for (let n = 7; n <= 9; n++) {
+      t.match(await onB.next(WAIT_MS), { type: 'message', cmd: `m${n}`, epoch, offset: n - 6 })
+    }
+    t.ok(await onB.silentFor(300), 'nothing else')
+    const page = await a.connect()
+    t.match(
+      await page.subscribe({
+        room_id: ROOM,
+        token,
+        uuid: 'page',
+        since: { epoch: subscribed.epoch, offset: 6 },
+      }),
+      { type: 'subscribed', epoch, offset: 3, recovered: false },
+      'a resume from the lost state is not recovered',
+    )
+    for (const node of [a, b]) {
+      t.match(node.output(), /"msg":"Redis came back as another server/)
+    }
   })
 
   t.test('a node killed with SIGKILL: its clients resume on the other node', async (t) => {
