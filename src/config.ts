@@ -16,6 +16,7 @@ export interface Config {
   readonly publish_token_max_lifetime_s: number
   readonly max_publish_bytes: number
   readonly max_client_frame_bytes: number
+  readonly max_subscriber_token_bytes: number
   readonly auth_timeout_ms: number
   readonly max_rooms_per_connection: number
   readonly history_size: number
@@ -29,6 +30,7 @@ export interface Config {
   readonly max_malformed_frames: number
   readonly publish_rate_per_minute: number
   readonly allowed_origins: readonly string[]
+  readonly socketio_paths: readonly string[]
   readonly allow_unsigned_loopback_publish: boolean
   readonly shutdown_timeout_ms: number
   readonly metrics: boolean
@@ -50,10 +52,16 @@ export interface BrokerConfig {
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
 export const PLACEHOLDER_KEY = 'private_key_to_change'
-/** Minimum key length in bytes (the key is used as raw UTF-8 bytes). */
-export const MIN_KEY_BYTES = 64
-/** How an admin makes a key; quoted in every key error. */
-export const KEYGEN_HINT = 'generate one with: head -c 64 /dev/urandom | base64'
+/**
+ * Minimum key length in bytes (the key is used as raw UTF-8 bytes). Historic Tuleap sites
+ * generated 44-character keys, which must keep working (PROTOCOL §1).
+ */
+export const MIN_KEY_BYTES = 32
+/** The key size RFC 7518 asks for with HS512; a shorter key starts with a warning. */
+export const FULL_KEY_BYTES = 64
+/** How an admin makes a key; quoted in every key error and warning. */
+export const KEYGEN_HINT =
+  'generate one with: tuleap-realtime genkey (or head -c 64 /dev/urandom | base64)'
 
 convict.addFormat({
   name: 'id-or-name',
@@ -76,6 +84,26 @@ convict.addFormat({
   // array (how an environment variable spells a list); any other string stays and is refused.
   coerce(value: string): unknown {
     if (!value.trimStart().startsWith('[')) return value
+    try {
+      return JSON.parse(value) as unknown
+    } catch {
+      return value
+    }
+  },
+})
+
+convict.addFormat({
+  name: 'socketio-paths',
+  validate(value: unknown) {
+    const path = /^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && path.test(v))) {
+      throw new Error('must be an array of paths such as "/socket.io" (no trailing slash)')
+    }
+    if (value.some((v: string) => v === '/ws' || v.startsWith('/ws/'))) {
+      throw new Error("must not take /ws, the relay's own endpoint")
+    }
+  },
+  coerce(value: string): unknown {
     try {
       return JSON.parse(value) as unknown
     } catch {
@@ -223,6 +251,12 @@ export const SCHEMA = {
     default: 16384,
     env: 'TULEAP_REALTIME_MAX_CLIENT_FRAME_BYTES',
   },
+  max_subscriber_token_bytes: {
+    doc: 'Largest subscriber token; larger ones are refused before any cryptography. subscribe and token frames may be this size plus 1 KiB',
+    format: 'positive-int',
+    default: 65536,
+    env: 'TULEAP_REALTIME_MAX_SUBSCRIBER_TOKEN_BYTES',
+  },
   auth_timeout_ms: {
     doc: 'A connection without a successful subscribe after this long is closed with 4001',
     format: 'positive-int',
@@ -300,6 +334,12 @@ export const SCHEMA = {
     format: 'string-list',
     default: [] as string[],
     env: 'TULEAP_REALTIME_ALLOWED_ORIGINS',
+  },
+  socketio_paths: {
+    doc: "Paths where Tuleap's own pages connect with socket.io 4 (PROTOCOL §8); [] turns socket.io off. In the environment variable: a JSON array",
+    format: 'socketio-paths',
+    default: ['/socket.io', '/local-socket.io'] as string[],
+    env: 'TULEAP_REALTIME_SOCKETIO_PATHS',
   },
   allow_unsigned_loopback_publish: {
     doc: 'Migration aid: accept the historic unsigned application/json publish, from loopback peers only',
@@ -418,6 +458,7 @@ export function loadConfig(source: ConfigSource = {}): Config {
   return Object.freeze({
     ...values,
     allowed_origins: Object.freeze([...values.allowed_origins]),
+    socketio_paths: Object.freeze([...values.socketio_paths]),
     broker: Object.freeze({ ...values.broker }),
   })
 }
@@ -443,6 +484,21 @@ function checkSemantics(c: Config): void {
   if ((c.process_uid === '') !== (c.process_gid === '')) {
     throw new ConfigError('process_uid and process_gid: set both, or neither')
   }
+}
+
+/**
+ * What a valid configuration should still change, one sentence each: logged at startup
+ * and printed by check-config. Never quotes the key itself.
+ */
+export function configWarnings(c: Config): string[] {
+  const warnings: string[] = []
+  const bytes = Buffer.byteLength(c.nodejs_server_jwt_private_key, 'utf8')
+  if (bytes < FULL_KEY_BYTES) {
+    warnings.push(
+      `nodejs_server_jwt_private_key: ${bytes} bytes, shorter than the ${FULL_KEY_BYTES} bytes RFC 7518 asks for with HS512; ${KEYGEN_HINT}, and put the same value in Tuleap's configuration`,
+    )
+  }
+  return warnings
 }
 
 /** convict joins errors with newlines and quotes values; keep its text, which names the key. */
