@@ -18,7 +18,8 @@ export function checkConfig(file: string | undefined, io: Io): number {
   try {
     const config = loadConfig({ file, env: io.env })
     readTlsFiles(config)
-    for (const warning of configWarnings(config)) io.err(`check-config: ${file}: warning: ${warning}`)
+    for (const warning of configWarnings(config))
+      io.err(`check-config: ${file}: warning: ${warning}`)
     io.out(
       `check-config: ${file}: ok (${config.tls ? 'wss' : 'ws, behind a proxy'} on ${config.address} port ${config.port})`,
     )
