@@ -1,77 +1,9 @@
 import t from 'tap'
-import { io as ioLatest, type Socket as ClientSocket } from 'socket.io-client'
+import { io as ioLatest } from 'socket.io-client'
 import { io as io475 } from 'socket.io-client-4.7.5'
-import { testCert } from '../helpers/certs.js'
-import { startRelay, type Teardown, type TestRelay } from '../helpers/relay.js'
+import { startRelay, type TestRelay } from '../helpers/relay.js'
 import { kanbanRights, nowS, subscriberToken } from '../helpers/tokens.js'
-
-const cert = testCert()
-type Io = typeof ioLatest
-
-/** A page's socket: every event it receives, in order. */
-interface Page {
-  readonly socket: ClientSocket
-  readonly events: [string, unknown][]
-  next(name: string, timeoutMs?: number): Promise<unknown>
-}
-
-function page(
-  t: Teardown,
-  relay: TestRelay,
-  options: { io?: Io; nsp?: string; path?: string; transports?: string[] } = {},
-): Page {
-  const connect = options.io ?? ioLatest
-  const socket = connect(`${relay.url}${options.nsp ?? ''}`, {
-    path: options.path ?? '/local-socket.io',
-    ca: cert.cert,
-    reconnection: false,
-    transports: options.transports ?? ['polling', 'websocket'],
-  } as never)
-  const events: [string, unknown][] = []
-  const waiters: (() => void)[] = []
-  socket.onAny((name: string, data: unknown) => {
-    events.push([name, data])
-    for (const w of waiters.splice(0)) w()
-  })
-  socket.on('disconnect', () => {
-    events.push(['disconnect', null])
-    for (const w of waiters.splice(0)) w()
-  })
-  t.teardown(() => socket.close())
-  let seen = 0
-  return {
-    socket,
-    events,
-    async next(name, timeoutMs = 3000) {
-      const deadline = Date.now() + timeoutMs
-      for (;;) {
-        while (seen < events.length) {
-          const [n, d] = events[seen++] as [string, unknown]
-          if (n === name) return d
-        }
-        const left = deadline - Date.now()
-        if (left <= 0)
-          throw new Error(`no ${name} within ${timeoutMs} ms: ${JSON.stringify(events)}`)
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left)
-          waiters.push(() => {
-            clearTimeout(timer)
-            resolve()
-          })
-        })
-      }
-    },
-  }
-}
-
-function subscription(roomId: number | string, token: string, uuid: string) {
-  return { nodejs_server_version: '2.0.0', token, room_id: roomId, uuid }
-}
-
-/** Tuleap's historic unsigned publish, from loopback. */
-function publishUnsigned(relay: TestRelay, message: Record<string, unknown>) {
-  return relay.post(JSON.stringify(message), 'application/json')
-}
+import { page, publishUnsigned, subscription, type Io } from './pages.js'
 
 async function subscribed(relay: TestRelay, roomId: string, members: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
