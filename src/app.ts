@@ -19,6 +19,7 @@ import { createLogger } from './log.js'
 import type { TlsFiles } from './tls.js'
 import type { Connection } from './ws/connection.js'
 import { wsEndpoint } from './ws/endpoint.js'
+import { attachSocketIo } from './socketio/endpoint.js'
 
 /** The relay's parts, reachable from the fastify instance (health, metrics, tests). */
 export interface Relay {
@@ -127,6 +128,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   const verifier = createTokenVerifier(config.nodejs_server_jwt_private_key, {
     publishMaxLifetimeS: config.publish_token_max_lifetime_s,
     publishMaxBytes: config.max_publish_bytes,
+    subscriberMaxBytes: config.max_subscriber_token_bytes,
   })
   const connections = new Set<Connection>()
   const prometheus: PrometheusMetrics | null = config.metrics
@@ -151,7 +153,22 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   )
   app.decorate('relay', { config, broker, hub, connections })
   installErrorHandlers(app, metrics)
-  await app.register(wsEndpoint, { config, hub, verifier, connections, metrics })
+  await app.register(wsEndpoint, {
+    config,
+    hub,
+    verifier,
+    connections,
+    metrics,
+    otherConnections: () => socketIo.connectionCount(),
+  })
+  const socketIo = attachSocketIo(app, {
+    config,
+    hub,
+    broker,
+    verifier,
+    metrics,
+    wsConnections: () => connections.size,
+  })
   await app.register(publishRoute, { config, verifier, broker, metrics })
   await app.register(healthRoute, { broker, connectionCount: () => connections.size })
   if (prometheus) {

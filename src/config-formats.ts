@@ -15,6 +15,7 @@ export interface FormatTypes {
   'key-prefix': string
   'nonneg-int': number
   'host-port-list': readonly string[]
+  'socketio-paths': readonly string[]
 }
 
 type FormatSpec = Omit<convict.Format, 'name'>
@@ -136,6 +137,25 @@ export const FORMATS: { readonly [F in keyof FormatTypes]: FormatSpec } = {
         }
       }
       return text === '' ? [] : text.split(',').map((v) => v.trim())
+    },
+  },
+
+  'socketio-paths': {
+    validate(value: unknown) {
+      const path = /^\/[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && path.test(v))) {
+        throw new Error('must be an array of paths such as "/socket.io" (no trailing slash)')
+      }
+      if (value.some((v: string) => v === '/ws' || v.startsWith('/ws/'))) {
+        throw new Error("must not take /ws, the relay's own endpoint")
+      }
+    },
+    coerce(value: string): unknown {
+      try {
+        return JSON.parse(value) as unknown
+      } catch {
+        return value
+      }
     },
   },
 }

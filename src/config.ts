@@ -5,10 +5,16 @@ import { registerFormats, type FormatTypes } from './config-formats.js'
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
 export const PLACEHOLDER_KEY = 'private_key_to_change'
-/** Minimum key length in bytes (the key is used as raw UTF-8 bytes). */
-export const MIN_KEY_BYTES = 64
-/** How an admin makes a key; quoted in every key error. */
-export const KEYGEN_HINT = 'generate one with: head -c 64 /dev/urandom | base64'
+/**
+ * Minimum key length in bytes (the key is used as raw UTF-8 bytes). Historic Tuleap sites
+ * generated 44-character keys, which must keep working (PROTOCOL §1).
+ */
+export const MIN_KEY_BYTES = 32
+/** The key size RFC 7518 asks for with HS512; a shorter key starts with a warning. */
+export const FULL_KEY_BYTES = 64
+/** How an admin makes a key; quoted in every key error and warning. */
+export const KEYGEN_HINT =
+  'generate one with: tuleap-realtime genkey (or head -c 64 /dev/urandom | base64)'
 
 registerFormats()
 
@@ -91,6 +97,12 @@ export const SCHEMA = {
     default: 16384,
     env: 'TULEAP_REALTIME_MAX_CLIENT_FRAME_BYTES',
   },
+  max_subscriber_token_bytes: {
+    doc: 'Largest subscriber token; larger ones are refused before any cryptography. subscribe and token frames may be this size plus 1 KiB',
+    format: 'positive-int',
+    default: 65536,
+    env: 'TULEAP_REALTIME_MAX_SUBSCRIBER_TOKEN_BYTES',
+  },
   auth_timeout_ms: {
     doc: 'A connection without a successful subscribe after this long is closed with 4001',
     format: 'positive-int',
@@ -168,6 +180,12 @@ export const SCHEMA = {
     format: 'string-list',
     default: [] as string[],
     env: 'TULEAP_REALTIME_ALLOWED_ORIGINS',
+  },
+  socketio_paths: {
+    doc: "Paths where Tuleap's own pages connect with socket.io 4 (PROTOCOL §8); [] turns socket.io off. In the environment variable: a JSON array",
+    format: 'socketio-paths',
+    default: ['/socket.io', '/local-socket.io'] as string[],
+    env: 'TULEAP_REALTIME_SOCKETIO_PATHS',
   },
   allow_unsigned_loopback_publish: {
     doc: 'Migration aid: accept the historic unsigned application/json publish, from loopback peers only',
@@ -377,6 +395,21 @@ function checkSemantics(c: Config): void {
   if ((c.process_uid === '') !== (c.process_gid === '')) {
     throw new ConfigError('process_uid and process_gid: set both, or neither')
   }
+}
+
+/**
+ * What a valid configuration should still change, one sentence each: logged at startup
+ * and printed by check-config. Never quotes the key itself.
+ */
+export function configWarnings(c: Config): string[] {
+  const warnings: string[] = []
+  const bytes = Buffer.byteLength(c.nodejs_server_jwt_private_key, 'utf8')
+  if (bytes < FULL_KEY_BYTES) {
+    warnings.push(
+      `nodejs_server_jwt_private_key: ${bytes} bytes, shorter than the ${FULL_KEY_BYTES} bytes RFC 7518 asks for with HS512; ${KEYGEN_HINT}, and put the same value in Tuleap's configuration`,
+    )
+  }
+  return warnings
 }
 
 /** convict joins errors with newlines and quotes values; keep its text, which names the key. */

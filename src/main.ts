@@ -13,7 +13,7 @@ import { buildApp } from './app.js'
 import { BrokerStartError } from './broker/create-broker.js'
 import { UsageError, type Command, type Io } from './cli/command.js'
 import { COMMANDS, usage } from './cli/commands.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { ConfigError, configWarnings, loadConfig, type Config } from './config.js'
 import { DEMO_PATH, demoPlugin } from './demo/plugin.js'
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
@@ -121,6 +121,7 @@ async function run(configFile: string | undefined): Promise<void> {
     throw err
   }
   const logger = processLogger(config.log_level)
+  for (const warning of configWarnings(config)) logger.warn(warning)
   let app: FastifyInstance
   try {
     app = await buildApp(config, { tls, logger })

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import {
   ConfigError,
   KEYGEN_HINT,
+  configWarnings,
   loadConfig,
   PLACEHOLDER_KEY,
   SCHEMA,
@@ -67,6 +68,7 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
     publish_token_max_lifetime_s: 300,
     max_publish_bytes: 262144,
     max_client_frame_bytes: 16384,
+    max_subscriber_token_bytes: 65536,
     auth_timeout_ms: 10000,
     max_rooms_per_connection: 16,
     history_size: 100,
@@ -80,6 +82,7 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
     max_malformed_frames: 10,
     publish_rate_per_minute: 6000,
     allowed_origins: [],
+    socketio_paths: ['/socket.io', '/local-socket.io'],
     allow_unsigned_loopback_publish: false,
     shutdown_timeout_ms: 5000,
     metrics: false,
@@ -227,18 +230,39 @@ t.test('every wrong key is reported at once', async (t) => {
 })
 
 t.test('the key', async (t) => {
-  t.test('shorter than 64 bytes is refused, saying how to make one', async (t) => {
-    const message = refused(t, { nodejs_server_jwt_private_key: 'k'.repeat(63) })
-    t.match(message, /^nodejs_server_jwt_private_key: 63 bytes, at least 64/)
+  t.test('shorter than 32 bytes is refused, saying how to make one', async (t) => {
+    const message = refused(t, { nodejs_server_jwt_private_key: 'k'.repeat(31) })
+    t.match(message, /^nodejs_server_jwt_private_key: 31 bytes, at least 32/)
     t.ok(message.includes(KEY_HINT), message)
   })
   t.test('bytes are counted, not characters', async (t) => {
-    // 32 two-byte characters: 64 bytes.
-    t.ok(withKey({ nodejs_server_jwt_private_key: 'é'.repeat(32) }))
-    t.match(refused(t, { nodejs_server_jwt_private_key: 'é'.repeat(31) }), /62 bytes/)
+    // 16 two-byte characters: 32 bytes.
+    t.ok(withKey({ nodejs_server_jwt_private_key: 'é'.repeat(16) }))
+    t.match(refused(t, { nodejs_server_jwt_private_key: 'é'.repeat(15) }), /30 bytes/)
   })
-  t.test('64 bytes is enough', async (t) => {
-    t.ok(withKey({ nodejs_server_jwt_private_key: 'k'.repeat(64) }))
+  t.test('a historic 44-character key starts, with a warning naming genkey', async (t) => {
+    const config = withKey({ nodejs_server_jwt_private_key: 'k'.repeat(44) })
+    const warnings = configWarnings(config)
+    t.equal(warnings.length, 1)
+    t.match(warnings[0], /44 bytes, shorter than the 64 bytes/)
+    t.match(warnings[0], /tuleap-realtime genkey/)
+    t.notOk(warnings[0]?.includes('k'.repeat(44)), 'the key is not quoted')
+  })
+  t.test('64 bytes is enough, without a warning', async (t) => {
+    t.same(configWarnings(withKey({ nodejs_server_jwt_private_key: 'k'.repeat(64) })), [])
+  })
+  t.test('socketio_paths: paths, [] for none, never /ws', async (t) => {
+    t.same(withKey({ socketio_paths: [] }).socketio_paths, [])
+    t.same(
+      loadConfig({
+        values: { nodejs_server_jwt_private_key: TEST_KEY },
+        env: { TULEAP_REALTIME_SOCKETIO_PATHS: '["/rt"]' },
+      }).socketio_paths,
+      ['/rt'],
+    )
+    for (const bad of [['socket.io'], ['/socket.io/'], ['/ws'], 'x']) {
+      t.match(refused(t, { socketio_paths: bad }), /socketio_paths/)
+    }
   })
   t.test('the placeholder is refused, saying how to make one', async (t) => {
     const message = configError(t, {})

@@ -3,8 +3,11 @@ import jwt from 'jsonwebtoken'
 import { RelayError, type ErrorCode } from '../errors.js'
 import { precheckToken } from './jose-precheck.js'
 
-/** Subscriber tokens above this size are refused before any cryptography (PROTOCOL §1). */
-export const SUBSCRIBER_TOKEN_MAX_BYTES = 8192
+/**
+ * Default of `max_subscriber_token_bytes`: subscriber tokens above it are refused before
+ * any cryptography (PROTOCOL §1). A Tuleap user in many projects carries thousands of groups.
+ */
+export const SUBSCRIBER_TOKEN_MAX_BYTES = 65536
 /** Clock tolerance for exp and nbf, in seconds. */
 export const CLOCK_TOLERANCE_S = 30
 /** Most groups a subscriber token may carry. */
@@ -47,6 +50,8 @@ export interface TokenVerifier {
 export interface VerifierOptions {
   readonly publishMaxLifetimeS: number
   readonly publishMaxBytes: number
+  /** `max_subscriber_token_bytes`; default SUBSCRIBER_TOKEN_MAX_BYTES. */
+  readonly subscriberMaxBytes?: number
 }
 
 function isSubscriberShaped(payload: Record<string, unknown>): boolean {
@@ -64,6 +69,7 @@ function isPublishShaped(payload: Record<string, unknown>): boolean {
  */
 export function createTokenVerifier(key: string, options: VerifierOptions): TokenVerifier {
   const secret: KeyObject = createSecretKey(Buffer.from(key, 'utf8'))
+  const subscriberMaxBytes = options.subscriberMaxBytes ?? SUBSCRIBER_TOKEN_MAX_BYTES
 
   function verify(token: unknown, maxBytes: number, nowMs: number): Record<string, unknown> {
     if (typeof token !== 'string' || token === '') {
@@ -102,7 +108,7 @@ export function createTokenVerifier(key: string, options: VerifierOptions): Toke
 
   return {
     verifySubscriber(token, nowMs = Date.now()) {
-      const payload = verify(token, SUBSCRIBER_TOKEN_MAX_BYTES, nowMs)
+      const payload = verify(token, subscriberMaxBytes, nowMs)
       if (isPublishShaped(payload) || !isSubscriberShaped(payload)) {
         throw new TokenError('RELAY_ERR_AUTH_WRONG_KIND', 'not a subscriber token')
       }

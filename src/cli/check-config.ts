@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig } from '../config.js'
+import { ConfigError, configWarnings, loadConfig } from '../config.js'
 import { readTlsFiles } from '../tls.js'
 import { parseOptions, type Command, type Io } from './command.js'
 
@@ -18,6 +18,8 @@ export function checkConfig(file: string | undefined, io: Io): number {
   try {
     const config = loadConfig({ file, env: io.env })
     readTlsFiles(config)
+    for (const warning of configWarnings(config))
+      io.err(`check-config: ${file}: warning: ${warning}`)
     io.out(
       `check-config: ${file}: ok (${config.tls ? 'wss' : 'ws, behind a proxy'} on ${config.address} port ${config.port})`,
     )

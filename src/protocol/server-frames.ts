@@ -8,6 +8,7 @@ import type { StoredMessage } from './message.js'
 const encode = (frame: object): Buffer => Buffer.from(JSON.stringify(frame))
 
 const messageFrames = new WeakMap<StoredMessage, Buffer>()
+const framedMessages = new WeakMap<Buffer, StoredMessage>()
 
 /**
  * The `message` frame of a stored message, serialised once and cached for as long as
@@ -21,8 +22,18 @@ export function messageFrame(m: StoredMessage): Buffer {
       `{"type":"message","room_id":${JSON.stringify(m.room_id)},"epoch":${JSON.stringify(m.epoch)},"offset":${m.offset},"cmd":${JSON.stringify(m.cmd)},"data":${JSON.stringify(m.data)}}`,
     )
     messageFrames.set(m, frame)
+    framedMessages.set(frame, m)
   }
   return frame
+}
+
+/**
+ * The stored message a `message` frame was built from, or undefined for any other frame:
+ * lets a member that speaks another wire format (socket.io) encode the message its own
+ * way, once per message, behind the hub's unchanged `Member.send(frame)`.
+ */
+export function messageOfFrame(frame: Buffer): StoredMessage | undefined {
+  return framedMessages.get(frame)
 }
 
 /** A member of a room as presence shows it: ids only. */

@@ -19,6 +19,8 @@ export interface WsEndpointOptions {
   /** Open connections; shared with health, metrics and shutdown. */
   readonly connections: Set<Connection>
   readonly metrics: RelayMetrics
+  /** Connections of the other protocol (socket.io): both count in max_connections. */
+  readonly otherConnections?: () => number
 }
 
 /**
@@ -28,6 +30,11 @@ export interface WsEndpointOptions {
  * up to `slow_consumer_bytes` for it for 30 s more. A peer that reads answers in one RTT.
  */
 export const CLOSE_HANDSHAKE_TIMEOUT_MS = 5000
+
+/** Largest subscribe or token frame: a full-size subscriber token and 1 KiB of the rest. */
+export function subscribeFrameBytes(config: Config): number {
+  return Math.max(config.max_client_frame_bytes, config.max_subscriber_token_bytes + 1024)
+}
 
 /** Whether a browser upgrade from `origin` may proceed (cross-site WebSocket hijacking). */
 export function originAllowed(allowed: readonly string[], origin: string | undefined): boolean {
@@ -48,6 +55,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     hub,
     verifier: opts.verifier,
     maxRooms: config.max_rooms_per_connection,
+    maxFrameBytes: config.max_client_frame_bytes,
     now: Date.now,
     onSubscribed: (conn) => {
       conn.subscribed()
@@ -60,7 +68,9 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
 
   // closeTimeout is a ws 8.23 server option that @types/ws does not declare yet.
   const serverOptions: WebsocketPluginOptions['options'] & { closeTimeout: number } = {
-    maxPayload: config.max_client_frame_bytes,
+    // subscribe and token frames carry a subscriber token (PROTOCOL §5); session.ts holds
+    // every other frame to max_client_frame_bytes.
+    maxPayload: subscribeFrameBytes(config),
     perMessageDeflate: false,
     clientTracking: false,
     closeTimeout: CLOSE_HANDSHAKE_TIMEOUT_MS,
@@ -137,7 +147,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         conn.close(CLOSE.POLICY_ORIGIN, `origin ${request.headers.origin ?? ''} is not allowed`)
         return
       }
-      if (connections.size >= config.max_connections) {
+      if (connections.size + (opts.otherConnections?.() ?? 0) >= config.max_connections) {
         conn.close(CLOSE.SERVER_FULL, `max_connections (${config.max_connections}) reached`)
         return
       }

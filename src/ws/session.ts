@@ -10,6 +10,8 @@ export interface SessionContext {
   readonly hub: Hub
   readonly verifier: TokenVerifier
   readonly maxRooms: number
+  /** `max_client_frame_bytes`: every frame but subscribe and token (PROTOCOL §5). */
+  readonly maxFrameBytes: number
   readonly now: () => number
   /** The connection completed its first successful subscribe (ends the auth timeout). */
   readonly onSubscribed: (conn: Connection) => void
@@ -118,6 +120,15 @@ export function handleFrame(
       return
     }
     const frame = parseClientFrame(data)
+    // The socket admits frames up to max_subscriber_token_bytes + 1 KiB for the token's
+    // sake; any other frame keeps the ordinary bound.
+    if (
+      data.length > ctx.maxFrameBytes &&
+      (isFrameError(frame) || (frame.type !== 'subscribe' && frame.type !== 'token'))
+    ) {
+      conn.close(CLOSE.TOO_LARGE, `frame over ${ctx.maxFrameBytes} bytes`)
+      return
+    }
     if (isFrameError(frame)) {
       malformed(conn, frame.error, frame.room_id)
       return

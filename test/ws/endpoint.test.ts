@@ -149,6 +149,20 @@ t.test('frames over max_client_frame_bytes: 1009', async (t) => {
   const client = await relay.connect()
   client.send({ type: 'ping', pad: 'x'.repeat(2000) })
   t.equal((await client.closed).code, 1009)
+  const huge = await relay.connect()
+  huge.send({ type: 'subscribe', room_id: '1', pad: 'x'.repeat(66 * 1024) })
+  t.equal((await huge.closed).code, 1009, 'past max_subscriber_token_bytes + 1 KiB, subscribe too')
+})
+
+t.test('a Tuleap user with 1,000 groups subscribes (subscribe and token frames)', async (t) => {
+  const relay = await startRelay(t, { max_client_frame_bytes: 1024 })
+  const groups = Array.from({ length: 1000 }, (_, i) => `@gpig_project_${i}_members`)
+  const big = subscriberToken(101, ['@site_active', ...groups])
+  t.ok(big.length > 16_384, `a token of ${big.length} bytes`)
+  const client = await relay.connect()
+  t.match(await client.subscribe({ room_id: '1', token: big }), { type: 'subscribed' })
+  client.send({ type: 'token', token: big })
+  t.match(await client.next(), { type: 'token' })
 })
 
 t.test('bad field values are BadRequest naming the room when valid', async (t) => {

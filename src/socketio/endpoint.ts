@@ -1,0 +1,254 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Server as EngineServer, type AttachOptions, type ServerOptions } from 'engine.io'
+import type { FastifyInstance } from 'fastify'
+import { Server as IoServer, type Socket } from 'socket.io'
+import type { TokenVerifier } from '../auth/token.js'
+import type { Broker, StoredMessage } from '../broker/broker.js'
+import type { Config } from '../config.js'
+import type { Hub } from '../hub/hub.js'
+import type { RelayMetrics } from '../metrics.js'
+import { originAllowed, subscribeFrameBytes } from '../ws/endpoint.js'
+import { SocketIoMember, TESTMANAGEMENT_NSP, type MemberContext } from './member.js'
+import { encodeEvent, type EncodedEvent } from './packets.js'
+import { onSubscription, onToken, type SioSessionContext } from './session.js'
+import { ExecutionPresences } from './test-management.js'
+
+/** What the socket.io endpoint needs. */
+export interface SocketIoOptions {
+  readonly config: Config
+  readonly hub: Hub
+  readonly broker: Broker
+  readonly verifier: TokenVerifier
+  readonly metrics: RelayMetrics
+  /** Open /ws connections: both protocols count in max_connections. */
+  readonly wsConnections: () => number
+}
+
+/** The socket.io side of the relay: how many Engine.IO connections are open. */
+export interface SocketIoEndpoint {
+  connectionCount(): number
+}
+
+/** Engine.IO's ping timeout: a page silent this long after a ping is dropped. */
+const PING_TIMEOUT_MS = 20_000
+
+/**
+ * Serve Tuleap's own pages (PROTOCOL §8): one socket.io 4 server per configured path,
+ * on the relay's own HTTP(S) server, namespaces `/` (Kanban) and `/testmanagement`.
+ * Deliveries come from the hub (and through it the broker), never from socket.io's
+ * adapter, so a page on one node receives what is published on another.
+ */
+export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): SocketIoEndpoint {
+  const { config, hub, broker, metrics } = opts
+  const engines: { prefix: string; engine: EngineServer }[] = []
+  const count = (): number => engines.reduce((n, e) => n + e.engine.clientsCount, 0)
+  if (config.socketio_paths.length === 0) return { connectionCount: count }
+
+  // Test Management state per room, derived from the room's broker stream (see
+  // test-management.ts); opened by the first local page of the room, closed by the last.
+  const presences = new Map<
+    string,
+    {
+      state: ExecutionPresences
+      users: number
+      ready: Promise<void>
+      listener: (m: StoredMessage) => void
+    }
+  >()
+  // The Test Management rooms each page holds state open for: once per page and room.
+  const tmRooms = new WeakMap<SocketIoMember, Set<string>>()
+  const openPresences = async (
+    member: SocketIoMember,
+    roomId: string,
+  ): Promise<ExecutionPresences> => {
+    let rooms = tmRooms.get(member)
+    if (!rooms) {
+      rooms = new Set()
+      tmRooms.set(member, rooms)
+    }
+    let entry = presences.get(roomId)
+    if (!entry) {
+      const state = new ExecutionPresences()
+      const listener = (m: StoredMessage): void => {
+        state.apply(m)
+      }
+      entry = { state, users: 0, listener, ready: broker.subscribe(roomId, listener) }
+      presences.set(roomId, entry)
+    }
+    if (!rooms.has(roomId)) {
+      rooms.add(roomId)
+      entry.users += 1
+    }
+    await entry.ready
+    return entry.state
+  }
+  const closePresences = (roomId: string): void => {
+    const entry = presences.get(roomId)
+    if (!entry) return
+    entry.users -= 1
+    if (entry.users > 0) return
+    presences.delete(roomId)
+    broker.unsubscribe(roomId, entry.listener).catch((err: unknown) => {
+      app.log.error({ err }, 'leaving a Test Management room failed')
+    })
+  }
+
+  const encoded = new WeakMap<StoredMessage, Map<string, EncodedEvent>>()
+  const memberCtx: MemberContext = {
+    limits: {
+      slowConsumerBytes: config.slow_consumer_bytes,
+      expiredGraceMs: config.expired_grace_s * 1000,
+      maxEventsPerSecond: config.max_frames_per_second,
+      maxMalformed: config.max_malformed_frames,
+    },
+    metrics,
+    encode(m, nsp) {
+      let byNsp = encoded.get(m)
+      if (!byNsp) {
+        byNsp = new Map()
+        encoded.set(m, byNsp)
+      }
+      let event = byNsp.get(nsp)
+      if (!event) {
+        const state = presences.get(m.room_id)?.state
+        const data = state ? state.apply(m) : m.data
+        event = encodeEvent(nsp, m.cmd, JSON.stringify(data))
+        byNsp.set(nsp, event)
+      }
+      return event
+    },
+    left(roomId, uuid) {
+      presences.get(roomId)?.state.removeUuid(uuid)
+    },
+  }
+  const sessionCtx: SioSessionContext = {
+    hub,
+    verifier: opts.verifier,
+    maxRooms: config.max_rooms_per_connection,
+    now: Date.now,
+    openPresences,
+  }
+
+  const onConnection = (socket: Socket): void => {
+    const member = new SocketIoMember(socket, memberCtx, app.log.child({ sio: socket.id }))
+    socket.use((_packet, next) => {
+      if (member.countEvent(Date.now())) {
+        next()
+        return
+      }
+      metrics.refused('RateLimited')
+      member.close('too many events')
+    })
+    socket.on('subscription', (data: unknown) => {
+      onSubscription(sessionCtx, member, data).catch((err: unknown) => {
+        member.log.error({ err }, 'socket.io subscription failed')
+        member.fail()
+      })
+    })
+    socket.on('token', (data: unknown) => {
+      try {
+        onToken(sessionCtx, member, data)
+      } catch (err) {
+        member.log.error({ err }, 'socket.io token renewal failed')
+        member.fail()
+      }
+    })
+    socket.on('disconnect', () => {
+      member.closedByPeer()
+      hub.remove(member)
+      for (const room of tmRooms.get(member) ?? []) {
+        presences.get(room)?.state.removeUuid(member.uuid)
+        closePresences(room)
+      }
+    })
+    member.startAuthTimeout(config.auth_timeout_ms)
+  }
+
+  const pingInterval = Math.min(config.heartbeat_interval_ms, 25_000)
+  for (const path of config.socketio_paths) {
+    const prefix = `${path}/`
+    const engineOptions: ServerOptions & AttachOptions = {
+      // AttachOptions' path: handleRequest and handleUpgrade below are only called for it.
+      path: prefix,
+      transports: ['polling', 'websocket'],
+      allowUpgrades: true,
+      // Engine.IO 3 clients get socket.io's standard refusal.
+      allowEIO3: false,
+      // An event carries at most a subscriber token and its companions (PROTOCOL §5).
+      maxHttpBufferSize: subscribeFrameBytes(config),
+      pingInterval,
+      pingTimeout: PING_TIMEOUT_MS,
+      perMessageDeflate: false,
+      httpCompression: false,
+      // Cross-origin pages (the standalone deployment) only when allowed_origins lists them.
+      ...(config.allowed_origins.length > 0
+        ? { cors: { origin: [...config.allowed_origins], credentials: true } }
+        : {}),
+      allowRequest(req: IncomingMessage, callback: (err: string | null, ok: boolean) => void) {
+        if (!originAllowed(config.allowed_origins, req.headers.origin)) {
+          metrics.refused('close_1008')
+          callback('origin not allowed', false)
+          return
+        }
+        if (count() + opts.wsConnections() >= config.max_connections) {
+          metrics.refused('close_4010')
+          callback('server full', false)
+          return
+        }
+        callback(null, true)
+      },
+    }
+    const engine = new EngineServer(engineOptions)
+    const io = new IoServer({ serveClient: false, connectTimeout: config.auth_timeout_ms })
+    io.bind(engine)
+    io.of('/').on('connection', onConnection)
+    io.of(TESTMANAGEMENT_NSP).on('connection', onConnection)
+    engines.push({ prefix, engine })
+  }
+  const engineFor = (url: string | undefined): EngineServer | undefined =>
+    engines.find((e) => url?.startsWith(e.prefix) === true)?.engine
+
+  // Route the server's requests and upgrades: socket.io paths to their Engine.IO server,
+  // everything else to the listeners already there (fastify, @fastify/websocket). Done when
+  // the app is ready, so that every other listener is in place.
+  app.addHook('onReady', (done) => {
+    const server = app.server
+    const requests = server.listeners('request') as ((
+      req: IncomingMessage,
+      res: ServerResponse,
+    ) => void)[]
+    const upgrades = server.listeners('upgrade') as ((
+      req: IncomingMessage,
+      socket: Duplex,
+      head: Buffer,
+    ) => void)[]
+    server.removeAllListeners('request')
+    server.removeAllListeners('upgrade')
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const engine = engineFor(req.url)
+      if (!engine) {
+        for (const l of requests) l.call(server, req, res)
+        return
+      }
+      // A polling GET is held until there is something to send (at most a ping interval);
+      // the relay's short idle timeout would cut it.
+      req.socket.setTimeout(pingInterval + PING_TIMEOUT_MS)
+      engine.handleRequest(req, res)
+    })
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const engine = engineFor(req.url)
+      if (!engine) {
+        for (const l of upgrades) l.call(server, req, socket, head)
+        return
+      }
+      engine.handleUpgrade(req, socket, head)
+    })
+    done()
+  })
+  app.addHook('preClose', (done) => {
+    for (const { engine } of engines) engine.close()
+    done()
+  })
+  return { connectionCount: count }
+}

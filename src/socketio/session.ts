@@ -1,0 +1,122 @@
+import { TokenError, type SubscriberClaims, type TokenVerifier } from '../auth/token.js'
+import type { Hub } from '../hub/hub.js'
+import { normaliseRoomId } from '../protocol/message.js'
+import type { ExecutionPresences } from './test-management.js'
+import type { SocketIoMember } from './member.js'
+
+/** The protocol version Tuleap's pages announce; the historic server accepted only it. */
+export const NODEJS_SERVER_VERSION = '2.0.0'
+
+/** What event handling needs; built once per app. */
+export interface SioSessionContext {
+  readonly hub: Hub
+  readonly verifier: TokenVerifier
+  readonly maxRooms: number
+  readonly now: () => number
+  /** Open the Test Management state of a room before its first member joins it. */
+  openPresences(member: SocketIoMember, roomId: string): Promise<ExecutionPresences>
+}
+
+const MAX_UUID_LENGTH = 128
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * A refused subscription, as the historic server answered it: a socket that never
+ * subscribed is disconnected (the page sees `disconnect`); one that did keeps its rooms.
+ */
+function refuse(member: SocketIoMember, why: string): void {
+  member.log.debug({ reason: why, nsp: member.nsp }, 'socket.io subscription refused')
+  if (!member.countMalformed() || !member.everSubscribed) member.close(why)
+}
+
+/** Verify a token; an expired one gets the historic `error-jwt` event. */
+function verify(
+  ctx: SioSessionContext,
+  member: SocketIoMember,
+  token: unknown,
+): SubscriberClaims | null {
+  try {
+    const claims = ctx.verifier.verifySubscriber(token, ctx.now())
+    if (member.authenticated && claims.userId !== member.userId) return null
+    return claims
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err
+    if (err.code === 'RELAY_ERR_AUTH_EXPIRED') member.socket.emit('error-jwt', 'JWTExpired')
+    return null
+  }
+}
+
+/**
+ * `subscription` `{nodejs_server_version, token, room_id, uuid}`. A page answering
+ * `error-jwt` subscribes again to the room it is in: that only renews its token, and the
+ * hub delivers what it missed, so nothing published meanwhile is lost.
+ */
+export async function onSubscription(
+  ctx: SioSessionContext,
+  member: SocketIoMember,
+  data: unknown,
+): Promise<void> {
+  if (member.closed) return
+  if (!isObject(data) || !('token' in data) || !('nodejs_server_version' in data)) {
+    refuse(member, 'subscription details are incomplete')
+    return
+  }
+  if (data.nodejs_server_version !== NODEJS_SERVER_VERSION) {
+    refuse(member, `nodejs_server_version must be ${NODEJS_SERVER_VERSION}`)
+    return
+  }
+  const room = normaliseRoomId(data.room_id)
+  const uuid = data.uuid
+  if (
+    room === null ||
+    typeof uuid !== 'string' ||
+    uuid.length < 1 ||
+    uuid.length > MAX_UUID_LENGTH ||
+    CONTROL.test(uuid)
+  ) {
+    refuse(member, 'room_id or uuid is malformed')
+    return
+  }
+  const claims = verify(ctx, member, data.token)
+  if (!claims) {
+    refuse(member, 'token refused')
+    return
+  }
+  if (member.everSubscribed && uuid !== member.uuid) {
+    refuse(member, 'uuid must stay the same for the whole connection')
+    return
+  }
+  const already = ctx.hub.isSubscribed(member, room)
+  if (!already && ctx.hub.roomCount(member) >= ctx.maxRooms) {
+    refuse(member, `at most ${ctx.maxRooms} rooms per connection`)
+    return
+  }
+  member.uuid = uuid
+  if (member.applyToken(claims, ctx.now())) ctx.hub.resume(member)
+  const presences = member.isTestManagement ? await ctx.openPresences(member, room) : null
+  if (!already) {
+    // Test Management pages watch presence: leaves become `user:leave` (§7's bound applies).
+    await ctx.hub.subscribe(member, room, { presence: member.isTestManagement })
+  }
+  // The page may have gone while the hub read history.
+  if ((member as { closed: boolean }).closed) return
+  member.subscribed()
+  if (presences) member.socket.emit('presences', presences.snapshot())
+}
+
+/** `token` `{token}`: renew the token of a subscribed socket; no answer, as historically. */
+export function onToken(ctx: SioSessionContext, member: SocketIoMember, data: unknown): void {
+  if (member.closed || !member.authenticated) return
+  if (!isObject(data)) {
+    if (!member.countMalformed()) member.close('too many malformed events')
+    return
+  }
+  const claims = verify(ctx, member, data.token)
+  if (!claims) return
+  if (member.applyToken(claims, ctx.now())) ctx.hub.resume(member)
+}
