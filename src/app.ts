@@ -14,6 +14,7 @@ import {
 import { NO_METRICS, type RelayMetrics } from './metrics.js'
 
 import { publishRoute } from './http/publish-route.js'
+import { UpgradeDispatch } from './http/upgrade.js'
 import { Hub } from './hub/hub.js'
 import { createLogger } from './log.js'
 import type { TlsFiles } from './tls.js'
@@ -26,6 +27,11 @@ export interface Relay {
   readonly broker: Broker
   readonly hub: Hub
   readonly connections: ReadonlySet<Connection>
+  /**
+   * The server's one `upgrade` dispatcher: an endpoint that takes over sockets (socket.io)
+   * registers its paths here and never listens for `upgrade` itself.
+   */
+  readonly upgrades: UpgradeDispatch
 }
 
 declare module 'fastify' {
@@ -148,9 +154,13 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
       member.fail()
     },
   )
-  app.decorate('relay', { config, broker, hub, connections })
+  const upgrades = new UpgradeDispatch()
+  upgrades.attach(app.server, (request, response) => {
+    app.routing(request, response)
+  })
+  app.decorate('relay', { config, broker, hub, connections, upgrades })
   installErrorHandlers(app, metrics)
-  await app.register(wsEndpoint, { config, hub, verifier, connections, metrics })
+  await app.register(wsEndpoint, { config, hub, verifier, connections, metrics, upgrades })
   await app.register(publishRoute, { config, verifier, broker, metrics })
   await app.register(healthRoute, { broker, connectionCount: () => connections.size })
   if (prometheus) {

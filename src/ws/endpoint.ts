@@ -1,10 +1,13 @@
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
+import { EventEmitter } from 'node:events'
+import type { Server } from 'node:http'
 import type { TokenVerifier } from '../auth/token.js'
 import type { Config } from '../config.js'
 import { CLOSE, RelayError } from '../errors.js'
 import { helloFrame } from '../hub/frames.js'
 import type { Hub } from '../hub/hub.js'
+import type { UpgradeDispatch } from '../http/upgrade.js'
 import type { RelayMetrics } from '../metrics.js'
 import { Connection, nextConnectionId, type ConnectionLimits } from './connection.js'
 import { startHeartbeat } from './heartbeat.js'
@@ -19,6 +22,8 @@ export interface WsEndpointOptions {
   /** Open connections; shared with health, metrics and shutdown. */
   readonly connections: Set<Connection>
   readonly metrics: RelayMetrics
+  /** The server's one upgrade dispatcher: `/ws` registers there. */
+  readonly upgrades: UpgradeDispatch
 }
 
 /**
@@ -58,12 +63,28 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     },
   }
 
+  // The plugin listens for 'upgrade' on this emitter, not on the server: the server's
+  // UpgradeDispatch hands it only what `/ws` owns, so that every upgrade the plugin routes
+  // reaches the `/ws` route, inside this plugin's encapsulation, where its hooks clean up.
+  // (On the server itself it would take every upgrade request, and a request routed to
+  // another path would keep its socket forever: issue 14, item 1.)
+  const forwarder = new EventEmitter()
+  opts.upgrades.register({
+    // RFC 6455 §4.1: the opening handshake is an HTTP/1.1 GET. Anything else is served
+    // as plain HTTP (HTTP/1.0 GET /ws: 426, closed).
+    owns: (request, pathname) =>
+      pathname === '/ws' && request.method === 'GET' && request.httpVersion === '1.1',
+    handle: (request, socket, head) => {
+      forwarder.emit('upgrade', request, socket, head)
+    },
+  })
   // closeTimeout is a ws 8.23 server option that @types/ws does not declare yet.
   const serverOptions: WebsocketPluginOptions['options'] & { closeTimeout: number } = {
     maxPayload: config.max_client_frame_bytes,
     perMessageDeflate: false,
     clientTracking: false,
     closeTimeout: CLOSE_HANDSHAKE_TIMEOUT_MS,
+    server: forwarder as unknown as Server,
   }
   await app.register(websocket, {
     options: serverOptions,
