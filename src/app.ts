@@ -4,6 +4,7 @@ import { createTokenVerifier } from './auth/token.js'
 import type { Broker } from './broker/broker.js'
 import { createBroker } from './broker/create-broker.js'
 import type { Config } from './config.js'
+import { RelayError } from './errors.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { healthRoute } from './http/health-route.js'
 import {
@@ -115,6 +116,9 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     headersTimeout: HTTP_LIMITS.headersTimeoutMs,
     requestTimeout: HTTP_LIMITS.requestTimeoutMs,
     connectionsCheckingInterval: HTTP_LIMITS.timeoutCheckIntervalMs,
+    // Node would answer a missing Host with an empty 400; the onRequest hook below
+    // answers it with the catalogue's JSON instead (issue 14, item 5).
+    requireHostHeader: false,
   }
   // One instance type for both transports: nothing below depends on which one it is.
   const app = (options.tls
@@ -160,6 +164,12 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   })
   app.decorate('relay', { config, broker, hub, connections, upgrades })
   installErrorHandlers(app, metrics)
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      done(new RelayError('RELAY_ERR_HTTP_BAD_REQUEST', 'an HTTP/1.1 request must carry Host'))
+    } else done()
+  })
   await app.register(wsEndpoint, { config, hub, verifier, connections, metrics, upgrades })
   await app.register(publishRoute, { config, verifier, broker, metrics })
   await app.register(healthRoute, { broker, connectionCount: () => connections.size })
