@@ -4,6 +4,7 @@ import { createTokenVerifier } from './auth/token.js'
 import type { Broker } from './broker/broker.js'
 import { createBroker } from './broker/create-broker.js'
 import type { Config } from './config.js'
+import { RelayError } from './errors.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { healthRoute } from './http/health-route.js'
 import {
@@ -14,6 +15,7 @@ import {
 import { NO_METRICS, type RelayMetrics } from './metrics.js'
 
 import { publishRoute } from './http/publish-route.js'
+import { UpgradeDispatch } from './http/upgrade.js'
 import { Hub } from './hub/hub.js'
 import { createLogger } from './log.js'
 import type { TlsFiles } from './tls.js'
@@ -27,6 +29,11 @@ export interface Relay {
   readonly broker: Broker
   readonly hub: Hub
   readonly connections: ReadonlySet<Connection>
+  /**
+   * The server's one `upgrade` dispatcher: an endpoint that takes over sockets (socket.io)
+   * registers its paths here and never listens for `upgrade` itself.
+   */
+  readonly upgrades: UpgradeDispatch
 }
 
 declare module 'fastify' {
@@ -110,6 +117,9 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     headersTimeout: HTTP_LIMITS.headersTimeoutMs,
     requestTimeout: HTTP_LIMITS.requestTimeoutMs,
     connectionsCheckingInterval: HTTP_LIMITS.timeoutCheckIntervalMs,
+    // Node would answer a missing Host with an empty 400; the onRequest hook below
+    // answers it with the catalogue's JSON instead (issue 14, item 5).
+    requireHostHeader: false,
   }
   // One instance type for both transports: nothing below depends on which one it is.
   const app = (options.tls
@@ -151,14 +161,25 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
       member.fail()
     },
   )
-  app.decorate('relay', { config, broker, hub, connections })
+  const upgrades = new UpgradeDispatch()
+  upgrades.attach(app.server, (request, response) => {
+    app.routing(request, response)
+  })
+  app.decorate('relay', { config, broker, hub, connections, upgrades })
   installErrorHandlers(app, metrics)
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      done(new RelayError('RELAY_ERR_HTTP_BAD_REQUEST', 'an HTTP/1.1 request must carry Host'))
+    } else done()
+  })
   await app.register(wsEndpoint, {
     config,
     hub,
     verifier,
     connections,
     metrics,
+    upgrades,
     otherConnections: () => socketIo.connectionCount(),
   })
   const socketIo = attachSocketIo(app, {
@@ -167,6 +188,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     broker,
     verifier,
     metrics,
+    upgrades,
     wsConnections: () => connections.size,
   })
   await app.register(publishRoute, { config, verifier, broker, metrics })

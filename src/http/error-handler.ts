@@ -42,10 +42,16 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 'RELAY_ERR_HTTP_TIMEOUT'
         : 'RELAY_ERR_HTTP_BAD_REQUEST'
-  const relay = new RelayError(code)
+  writeErrorAndClose(socket, new RelayError(code))
+}
+
+/**
+ * Write `relay` as a complete HTTP/1.1 answer (the catalogue's JSON, `Connection: close`)
+ * on a socket no HTTP server manages any more, then destroy it: a peer that never reads
+ * or never closes must not keep the socket, nor hold up the server's close.
+ */
+export function writeErrorAndClose(socket: Duplex, relay: RelayError): void {
   const body = JSON.stringify(relay.toJSON())
-  // Written, then destroyed at once (as Node and fastify do): a peer that never reads or
-  // never closes must not keep the socket, nor hold up the server's close.
   socket.write(
     `HTTP/1.1 ${relay.status} ${STATUS_CODES[relay.status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   )

@@ -42,11 +42,21 @@ function unsignedMessages(request: FastifyRequest): Message[] {
 /** `POST /message` (PROTOCOL §3): the backend publishes a signed token. */
 export async function publishRoute(app: FastifyInstance, opts: PublishRouteOptions): Promise<void> {
   const { config, verifier, broker } = opts
-  const limiter = new RateLimiter(config.publish_rate_per_minute, 60_000)
+  // Two budgets per address (issue 14, item 3): accepted publishes draw on `published`,
+  // refused requests (unsigned, bad signature, malformed...) on `refused`, so a flood of
+  // bad requests cannot use up a signed publisher's allowance. `published` is checked in
+  // onRequest, before a byte of the body is read. Which budget a request belongs to is
+  // only known once its token is checked: past its `refused` budget an address's bad
+  // requests are answered 429 instead of their error (each still bounded by
+  // max_publish_bytes and the request timeout), while its signed ones go through.
+  const published = new RateLimiter(config.publish_rate_per_minute, 60_000)
+  const refused = new RateLimiter(config.publish_rate_per_minute, 60_000)
   app.addHook('onClose', (_app, done) => {
-    limiter.stop()
+    published.stop()
+    refused.stop()
     done()
   })
+  const peer = (request: FastifyRequest): string => request.socket.remoteAddress ?? ''
 
   app.removeAllContentTypeParsers()
   const asString = { parseAs: 'string' as const, bodyLimit: config.max_publish_bytes }
@@ -62,9 +72,33 @@ export async function publishRoute(app: FastifyInstance, opts: PublishRouteOptio
     app.addContentTypeParser('application/json', asString, keep)
   }
 
-  app.post('/message', { bodyLimit: config.max_publish_bytes }, async (request) => {
-    if (!limiter.take(request.socket.remoteAddress ?? ''))
-      throw new RelayError('RELAY_ERR_RATE_LIMITED')
+  app.post('/message', {
+    bodyLimit: config.max_publish_bytes,
+    onRequest: (request, _reply, done) => {
+      const key = peer(request)
+      if (published.exhausted(key)) done(new RelayError('RELAY_ERR_RATE_LIMITED'))
+      else done()
+    },
+    onResponse: (request, reply, done) => {
+      const status = reply.statusCode
+      // A 429 draws on nothing: the budgets it protects are already spent.
+      if (status < 400) published.take(peer(request))
+      else if (status !== 429) refused.take(peer(request))
+      done()
+    },
+    handler: async (request) => {
+      try {
+        return await publish(request)
+      } catch (err) {
+        if (refused.exhausted(peer(request)) && err instanceof RelayError && err.status < 500) {
+          throw new RelayError('RELAY_ERR_RATE_LIMITED')
+        }
+        throw err
+      }
+    },
+  })
+
+  async function publish(request: FastifyRequest): Promise<unknown> {
     const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
     let messages: Message[]
     let jti: string | null = null
@@ -80,7 +114,7 @@ export async function publishRoute(app: FastifyInstance, opts: PublishRouteOptio
     const result = await publishMessages(broker, messages, jti)
     if (result.duplicate !== true) opts.metrics.published(result.accepted.length)
     return result
-  })
+  }
 
   app.route({
     method: ['GET', 'PUT', 'DELETE', 'PATCH'],

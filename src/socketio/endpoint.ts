@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Duplex } from 'node:stream'
 import { Server as EngineServer, type AttachOptions, type ServerOptions } from 'engine.io'
 import type { FastifyInstance } from 'fastify'
 import { Server as IoServer, type Socket } from 'socket.io'
 import type { TokenVerifier } from '../auth/token.js'
 import type { Broker, StoredMessage } from '../broker/broker.js'
 import type { Config } from '../config.js'
+import { pathnameOf, type UpgradeDispatch } from '../http/upgrade.js'
 import type { Hub } from '../hub/hub.js'
 import type { RelayMetrics } from '../metrics.js'
 import { originAllowed, subscribeFrameBytes } from '../ws/endpoint.js'
@@ -23,6 +23,8 @@ export interface SocketIoOptions {
   readonly metrics: RelayMetrics
   /** Open /ws connections: both protocols count in max_connections. */
   readonly wsConnections: () => number
+  /** The server's one upgrade dispatcher: the socket.io paths register there. */
+  readonly upgrades: UpgradeDispatch
 }
 
 /** The socket.io side of the relay: how many Engine.IO connections are open. */
@@ -209,22 +211,22 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
   const engineFor = (url: string | undefined): EngineServer | undefined =>
     engines.find((e) => url?.startsWith(e.prefix) === true)?.engine
 
-  // Route the server's requests and upgrades: socket.io paths to their Engine.IO server,
-  // everything else to the listeners already there (fastify, @fastify/websocket). Done when
-  // the app is ready, so that every other listener is in place.
+  // Upgrades of the socket.io paths come from the server's one upgrade dispatcher (it
+  // answers and closes every upgrade no endpoint owns); plain requests of those paths are
+  // routed here before fastify, once the app is ready and fastify's listener is in place.
+  opts.upgrades.register({
+    owns: (_request, pathname) => engineFor(pathname) !== undefined,
+    handle: (request, socket, head) => {
+      engineFor(pathnameOf(request))?.handleUpgrade(request, socket, head)
+    },
+  })
   app.addHook('onReady', (done) => {
     const server = app.server
     const requests = server.listeners('request') as ((
       req: IncomingMessage,
       res: ServerResponse,
     ) => void)[]
-    const upgrades = server.listeners('upgrade') as ((
-      req: IncomingMessage,
-      socket: Duplex,
-      head: Buffer,
-    ) => void)[]
     server.removeAllListeners('request')
-    server.removeAllListeners('upgrade')
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const engine = engineFor(req.url)
       if (!engine) {
@@ -235,14 +237,6 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
       // the relay's short idle timeout would cut it.
       req.socket.setTimeout(pingInterval + PING_TIMEOUT_MS)
       engine.handleRequest(req, res)
-    })
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const engine = engineFor(req.url)
-      if (!engine) {
-        for (const l of upgrades) l.call(server, req, socket, head)
-        return
-      }
-      engine.handleUpgrade(req, socket, head)
     })
     done()
   })

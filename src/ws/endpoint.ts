@@ -1,10 +1,13 @@
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
+import { EventEmitter } from 'node:events'
+import type { Server } from 'node:http'
 import type { TokenVerifier } from '../auth/token.js'
 import type { Config } from '../config.js'
 import { CLOSE, RelayError } from '../errors.js'
 import { helloFrame } from './frames.js'
 import type { Hub } from '../hub/hub.js'
+import type { UpgradeDispatch } from '../http/upgrade.js'
 import type { RelayMetrics } from '../metrics.js'
 import { Connection, nextConnectionId, type ConnectionLimits } from './connection.js'
 import { startHeartbeat } from './heartbeat.js'
@@ -21,6 +24,8 @@ export interface WsEndpointOptions {
   readonly metrics: RelayMetrics
   /** Connections of the other protocol (socket.io): both count in max_connections. */
   readonly otherConnections?: () => number
+  /** The server's one upgrade dispatcher: `/ws` registers there. */
+  readonly upgrades: UpgradeDispatch
 }
 
 /**
@@ -66,6 +71,21 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     },
   }
 
+  // The plugin listens for 'upgrade' on this emitter, not on the server: the server's
+  // UpgradeDispatch hands it only what `/ws` owns, so that every upgrade the plugin routes
+  // reaches the `/ws` route, inside this plugin's encapsulation, where its hooks clean up.
+  // (On the server itself it would take every upgrade request, and a request routed to
+  // another path would keep its socket forever: issue 14, item 1.)
+  const forwarder = new EventEmitter()
+  opts.upgrades.register({
+    // RFC 6455 §4.1: the opening handshake is an HTTP/1.1 GET. Anything else is served
+    // as plain HTTP (HTTP/1.0 GET /ws: 426, closed).
+    owns: (request, pathname) =>
+      pathname === '/ws' && request.method === 'GET' && request.httpVersion === '1.1',
+    handle: (request, socket, head) => {
+      forwarder.emit('upgrade', request, socket, head)
+    },
+  })
   // closeTimeout is a ws 8.23 server option that @types/ws does not declare yet.
   const serverOptions: WebsocketPluginOptions['options'] & { closeTimeout: number } = {
     // subscribe and token frames carry a subscriber token (PROTOCOL §5); session.ts holds
@@ -74,6 +94,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     perMessageDeflate: false,
     clientTracking: false,
     closeTimeout: CLOSE_HANDSHAKE_TIMEOUT_MS,
+    server: forwarder as unknown as Server,
   }
   await app.register(websocket, {
     options: serverOptions,

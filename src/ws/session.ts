@@ -91,6 +91,12 @@ async function subscribe(
 }
 
 function refresh(ctx: SessionContext, conn: Connection, token: string): void {
+  // PROTOCOL §5.1: the first subscribe carries the connection's token; a refresh before
+  // it has nothing to refresh.
+  if (!conn.authenticated) {
+    conn.sendError('BadRequest', 'send the token with the first subscribe, not in a token frame')
+    return
+  }
   const claims = verify(ctx, conn, token)
   if (!claims) return
   const wasExpired = conn.applyToken(claims, ctx.now())
