@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { createTokenVerifier } from './auth/token.js'
+import { createRekeyableVerifier, type RekeyableVerifier } from './auth/token.js'
 import type { Broker } from './broker/broker.js'
 import { createBroker } from './broker/create-broker.js'
 import type { Config } from './config.js'
@@ -26,6 +26,8 @@ export interface Relay {
   readonly broker: Broker
   readonly hub: Hub
   readonly connections: ReadonlySet<Connection>
+  /** Token verification; its key is replaced by a reload (src/reload.ts). */
+  readonly verifier: RekeyableVerifier
 }
 
 declare module 'fastify' {
@@ -124,7 +126,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
       })
     : Fastify({ ...common, http: server })) as unknown as FastifyInstance
 
-  const verifier = createTokenVerifier(config.nodejs_server_jwt_private_key, {
+  const verifier = createRekeyableVerifier(config.nodejs_server_jwt_private_key, {
     publishMaxLifetimeS: config.publish_token_max_lifetime_s,
     publishMaxBytes: config.max_publish_bytes,
   })
@@ -148,7 +150,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
       member.fail()
     },
   )
-  app.decorate('relay', { config, broker, hub, connections })
+  app.decorate('relay', { config, broker, hub, connections, verifier })
   installErrorHandlers(app, metrics)
   await app.register(wsEndpoint, { config, hub, verifier, connections, metrics })
   await app.register(publishRoute, { config, verifier, broker, metrics })
