@@ -4,6 +4,7 @@ import { createRekeyableVerifier, type RekeyableVerifier } from './auth/token.js
 import type { Broker } from './broker/broker.js'
 import { createBroker } from './broker/create-broker.js'
 import type { Config } from './config.js'
+import { createProxyTrust, forwardedHeaderHook } from './http/client-address.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { healthRoute } from './http/health-route.js'
 import {
@@ -92,7 +93,10 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   const logger = options.logger ?? createLogger(config.log_level)
   // config.broker: memory, or Redis (rejects with BrokerStartError when unreachable).
   const broker = options.broker ?? (await createBroker(config, logger))
+  // From a trusted reverse proxy, request.ip is the client it names (src/http/client-address.ts).
+  const proxyTrust = createProxyTrust(config.trusted_proxies)
   const common = {
+    trustProxy: proxyTrust ?? false,
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.max_publish_bytes,
@@ -126,6 +130,8 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
       })
     : Fastify({ ...common, http: server })) as unknown as FastifyInstance
 
+  // First of the onRequest hooks: every later one may read request.ip.
+  if (proxyTrust) forwardedHeaderHook(app, proxyTrust)
   const verifier = createRekeyableVerifier(config.nodejs_server_jwt_private_key, {
     publishMaxLifetimeS: config.publish_token_max_lifetime_s,
     publishMaxBytes: config.max_publish_bytes,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import convict from 'convict'
+import { proxyEntryProblem } from './http/client-address.js'
 
 /** The relay's configuration: validated once at startup, then frozen and passed around. */
 export interface Config {
@@ -29,6 +30,7 @@ export interface Config {
   readonly max_malformed_frames: number
   readonly publish_rate_per_minute: number
   readonly allowed_origins: readonly string[]
+  readonly trusted_proxies: readonly string[]
   readonly allow_unsigned_loopback_publish: boolean
   readonly shutdown_timeout_ms: number
   readonly metrics: boolean
@@ -74,6 +76,25 @@ convict.addFormat({
   },
   // convict coerces every string it sees (file values too): a JSON array text becomes the
   // array (how an environment variable spells a list); any other string stays and is refused.
+  coerce(value: string): unknown {
+    if (!value.trimStart().startsWith('[')) return value
+    try {
+      return JSON.parse(value) as unknown
+    } catch {
+      return value
+    }
+  },
+})
+
+convict.addFormat({
+  name: 'proxy-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be an array of addresses and CIDRs')
+    for (const entry of value) {
+      const problem = proxyEntryProblem(entry)
+      if (problem !== null) throw new Error(problem)
+    }
+  },
   coerce(value: string): unknown {
     if (!value.trimStart().startsWith('[')) return value
     try {
@@ -301,6 +322,12 @@ export const SCHEMA = {
     default: [] as string[],
     env: 'TULEAP_REALTIME_ALLOWED_ORIGINS',
   },
+  trusted_proxies: {
+    doc: 'Reverse proxies (addresses and CIDRs, e.g. ["127.0.0.1", "::1"]) whose X-Forwarded-For (or Forwarded) names the client: rate limits and logs then use the nearest untrusted hop. Empty: the peer address. In the environment variable: a JSON array',
+    format: 'proxy-list',
+    default: [] as string[],
+    env: 'TULEAP_REALTIME_TRUSTED_PROXIES',
+  },
   allow_unsigned_loopback_publish: {
     doc: 'Migration aid: accept the historic unsigned application/json publish, from loopback peers only',
     format: 'strict-boolean',
@@ -418,6 +445,7 @@ export function loadConfig(source: ConfigSource = {}): Config {
   return Object.freeze({
     ...values,
     allowed_origins: Object.freeze([...values.allowed_origins]),
+    trusted_proxies: Object.freeze([...values.trusted_proxies]),
     broker: Object.freeze({ ...values.broker }),
   })
 }

@@ -79,6 +79,7 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
     max_malformed_frames: 10,
     publish_rate_per_minute: 6000,
     allowed_origins: [],
+    trusted_proxies: [],
     allow_unsigned_loopback_publish: false,
     shutdown_timeout_ms: 5000,
     metrics: false,

@@ -63,8 +63,7 @@ export async function publishRoute(app: FastifyInstance, opts: PublishRouteOptio
   }
 
   app.post('/message', { bodyLimit: config.max_publish_bytes }, async (request) => {
-    if (!limiter.take(request.socket.remoteAddress ?? ''))
-      throw new RelayError('RELAY_ERR_RATE_LIMITED')
+    if (!limiter.take(request.ip)) throw new RelayError('RELAY_ERR_RATE_LIMITED')
     const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
     let messages: Message[]
     let jti: string | null = null
