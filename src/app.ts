@@ -141,6 +141,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     ? createPrometheusMetrics({
         connections: () => connections.size,
         rooms: (): number => hub.stats().rooms,
+        brokerReady: () => broker.ready,
       })
     : null
   const metrics: RelayMetrics = prometheus ?? NO_METRICS
