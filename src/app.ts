@@ -1,10 +1,11 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { createTokenVerifier } from './auth/token.js'
+import { createRekeyableVerifier, type RekeyableVerifier } from './auth/token.js'
 import type { Broker } from './broker/broker.js'
 import { createBroker } from './broker/create-broker.js'
 import type { Config } from './config.js'
 import { RelayError } from './errors.js'
+import { createProxyTrust, forwardedHeaderHook } from './http/client-address.js'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handler.js'
 import { healthRoute } from './http/health-route.js'
 import {
@@ -34,6 +35,8 @@ export interface Relay {
    * registers its paths here and never listens for `upgrade` itself.
    */
   readonly upgrades: UpgradeDispatch
+  /** Token verification; its key is replaced by a reload (src/reload.ts). */
+  readonly verifier: RekeyableVerifier
 }
 
 declare module 'fastify' {
@@ -98,7 +101,10 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   const logger = options.logger ?? createLogger(config.log_level)
   // config.broker: memory, or Redis (rejects with BrokerStartError when unreachable).
   const broker = options.broker ?? (await createBroker(config, logger))
+  // From a trusted reverse proxy, request.ip is the client it names (src/http/client-address.ts).
+  const proxyTrust = createProxyTrust(config.trusted_proxies)
   const common = {
+    trustProxy: proxyTrust ?? false,
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.max_publish_bytes,
@@ -135,7 +141,9 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
       })
     : Fastify({ ...common, http: server })) as unknown as FastifyInstance
 
-  const verifier = createTokenVerifier(config.nodejs_server_jwt_private_key, {
+  // First of the onRequest hooks: every later one may read request.ip.
+  if (proxyTrust) forwardedHeaderHook(app, proxyTrust)
+  const verifier = createRekeyableVerifier(config.nodejs_server_jwt_private_key, {
     publishMaxLifetimeS: config.publish_token_max_lifetime_s,
     publishMaxBytes: config.max_publish_bytes,
     subscriberMaxBytes: config.max_subscriber_token_bytes,
@@ -146,6 +154,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
         connections: () => connections.size,
         rooms: (): number => hub.stats().rooms,
         broker: () => broker.counts,
+        brokerReady: () => broker.ready,
       })
     : null
   const metrics: RelayMetrics = prometheus ?? NO_METRICS
@@ -165,7 +174,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   upgrades.attach(app.server, (request, response) => {
     app.routing(request, response)
   })
-  app.decorate('relay', { config, broker, hub, connections, upgrades })
+  app.decorate('relay', { config, broker, hub, connections, upgrades, verifier })
   installErrorHandlers(app, metrics)
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
   app.addHook('onRequest', (request, _reply, done) => {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import convict from 'convict'
+import { proxyEntryProblem } from './http/client-address.js'
 
 /**
  * The value each custom format accepts once validated: `Config` derives a key's type from
@@ -16,6 +17,7 @@ export interface FormatTypes {
   'nonneg-int': number
   'host-port-list': readonly string[]
   'socketio-paths': readonly string[]
+  'proxy-list': readonly string[]
 }
 
 type FormatSpec = Omit<convict.Format, 'name'>
@@ -151,6 +153,24 @@ export const FORMATS: { readonly [F in keyof FormatTypes]: FormatSpec } = {
       }
     },
     coerce(value: string): unknown {
+      try {
+        return JSON.parse(value) as unknown
+      } catch {
+        return value
+      }
+    },
+  },
+
+  'proxy-list': {
+    validate(value: unknown) {
+      if (!Array.isArray(value)) throw new Error('must be an array of addresses and CIDRs')
+      for (const entry of value) {
+        const problem = proxyEntryProblem(entry)
+        if (problem !== null) throw new Error(problem)
+      }
+    },
+    coerce(value: string): unknown {
+      if (!value.trimStart().startsWith('[')) return value
       try {
         return JSON.parse(value) as unknown
       } catch {

@@ -181,6 +181,12 @@ export const SCHEMA = {
     default: [] as string[],
     env: 'TULEAP_REALTIME_ALLOWED_ORIGINS',
   },
+  trusted_proxies: {
+    doc: 'Reverse proxies (addresses and CIDRs, e.g. ["127.0.0.1", "::1"]) whose X-Forwarded-For (or Forwarded) names the client: rate limits and logs then use the nearest untrusted hop. Empty: the peer address. In the environment variable: a JSON array',
+    format: 'proxy-list',
+    default: [] as string[],
+    env: 'TULEAP_REALTIME_TRUSTED_PROXIES',
+  },
   socketio_paths: {
     doc: "Paths where Tuleap's own pages connect with socket.io 4 (PROTOCOL §8); [] turns socket.io off. In the environment variable: a JSON array",
     format: 'socketio-paths',
@@ -367,6 +373,7 @@ export function loadConfig(source: ConfigSource = {}): Config {
   return Object.freeze({
     ...values,
     allowed_origins: Object.freeze([...values.allowed_origins]),
+    trusted_proxies: Object.freeze([...values.trusted_proxies]),
     broker: Object.freeze({
       ...values.broker,
       sentinels: Object.freeze([...values.broker.sentinels]),

@@ -13,11 +13,18 @@ import { buildApp } from './app.js'
 import { BrokerStartError } from './broker/create-broker.js'
 import { UsageError, type Command, type Io } from './cli/command.js'
 import { COMMANDS, usage } from './cli/commands.js'
-import { ConfigError, configWarnings, loadConfig, type Config } from './config.js'
+import {
+  ConfigError,
+  configWarnings,
+  loadConfig,
+  type Config,
+  type ConfigSource,
+} from './config.js'
 import { DEMO_PATH, demoPlugin } from './demo/plugin.js'
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
 import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
+import { reloadRelay } from './reload.js'
 import { readTlsFiles } from './tls.js'
 
 const EXIT_OK = 0
@@ -99,19 +106,28 @@ async function shutdown(
 
 async function run(configFile: string | undefined): Promise<void> {
   const bootLogger = processLogger('info')
+  // SIGHUP's default action kills the process: until the relay serves, it is only noted.
+  let onReload = (): void => {
+    bootLogger.warn('SIGHUP while starting: ignored (nothing to reload yet)')
+  }
+  process.on('SIGHUP', () => {
+    onReload()
+  })
   let config: Config
   let dev: DevSetup | null = null
   let tls
+  let source: ConfigSource
   try {
     if (configFile === undefined) {
       const devDir = process.env[DEV_DIR_ENV]
       dev = ensureDevSetup(projectRoot(), devDir === '' ? undefined : devDir)
     }
-    config = loadConfig({
+    source = {
       file: configFile ?? dev?.configFile,
       env: process.env,
       ...(dev ? { values: dev.values } : {}),
-    })
+    }
+    config = loadConfig(source)
     checkCanDrop(config, posixProcess())
     tls = readTlsFiles(config)
   } catch (err) {
@@ -167,6 +183,19 @@ async function run(configFile: string | undefined): Promise<void> {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  // SIGHUP (systemctl reload, certbot and logrotate hooks): re-read certificate, key and log
+  // level; never exit on it. A failed reload keeps everything as it was.
+  onReload = () => {
+    if (stopping) return
+    try {
+      const reloaded = reloadRelay(app, config, source, logger)
+      config = reloaded.config
+      logger.info(reloaded.result, 'configuration reloaded')
+    } catch (err) {
+      const reason = err instanceof ConfigError ? err.message : String(err)
+      logger.error({ reason }, `reload failed, still running as before: ${reason}`)
+    }
+  }
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled rejection')
   })

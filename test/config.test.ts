@@ -83,6 +83,7 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
     publish_rate_per_minute: 6000,
     allowed_origins: [],
     socketio_paths: ['/socket.io', '/local-socket.io'],
+    trusted_proxies: [],
     allow_unsigned_loopback_publish: false,
     shutdown_timeout_ms: 5000,
     metrics: false,

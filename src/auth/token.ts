@@ -166,6 +166,23 @@ export function createTokenVerifier(key: string, options: VerifierOptions): Toke
   }
 }
 
+/** A verifier whose key a reload (SIGHUP) can replace; the next token verified uses the new key. */
+export interface RekeyableVerifier extends TokenVerifier {
+  setKey(key: string): void
+}
+
+/** A TokenVerifier behind one indirection, so that the running relay can change its key. */
+export function createRekeyableVerifier(key: string, options: VerifierOptions): RekeyableVerifier {
+  let current = createTokenVerifier(key, options)
+  return {
+    verifySubscriber: (token, nowMs) => current.verifySubscriber(token, nowMs),
+    verifyPublish: (token, nowMs) => current.verifyPublish(token, nowMs),
+    setKey(next) {
+      current = createTokenVerifier(next, options)
+    },
+  }
+}
+
 function publishedMessages(payload: Record<string, unknown>): {
   messages: readonly unknown[]
   single: boolean

@@ -1,9 +1,10 @@
 import { timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { isLoopbackAddress } from '../config.js'
-import { RelayError } from '../errors.js'
 import type { BrokerCounts } from '../broker/broker.js'
+import { CLOSE, ERRORS, RelayError } from '../errors.js'
 import type { RelayMetrics } from '../metrics.js'
 
 /** Prometheus metrics of one relay, each backed by prom-client. */
@@ -11,15 +12,56 @@ export interface PrometheusMetrics extends RelayMetrics {
   readonly registry: Registry
 }
 
-/** Build the registry; `connections` and `rooms` are read at scrape time. */
+/**
+ * prom-client's default gauges whose names end in `_total`, which Prometheus reserves for
+ * counters (`promtool check metrics` refuses them): dropped, their per-type twins stay.
+ */
+const GAUGES_NAMED_TOTAL = ['active_resources', 'active_handles', 'active_requests'] as const
+
+/** The relay's version: from package.json, the nearest one above this module (src or dist/src). */
+export const RELAY_VERSION: string = (() => {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
+        name?: string
+        version?: string
+      }
+      if (pkg.name === 'tuleap-realtime' && typeof pkg.version === 'string') return pkg.version
+    } catch {
+      // not there: the next level up
+    }
+  }
+  return 'unknown'
+})()
+
+/** Build the registry; `connections`, `rooms` and `brokerReady` are read at scrape time. */
 export function createPrometheusMetrics(gauges: {
   connections: () => number
   rooms: () => number
   /** The broker's counts, read at scrape time; absent (memory broker): they stay at zero. */
   broker?: () => Readonly<BrokerCounts> | undefined
+  brokerReady: () => boolean
 }): PrometheusMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'tuleap_realtime_' })
+  // prom-client also serves each as nodejs_<name>, labelled by type: that one stays.
+  for (const name of GAUGES_NAMED_TOTAL) {
+    registry.removeSingleMetric(`tuleap_realtime_nodejs_${name}_total`)
+  }
+  new Gauge({
+    name: 'tuleap_realtime_build_info',
+    help: 'Always 1; the labels say which relay and which Node.js run',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version: RELAY_VERSION, node: process.versions.node }, 1)
+  new Gauge({
+    name: 'tuleap_realtime_broker_ready',
+    help: '1 when the broker is ready (publish accepted), 0 when not (e.g. Redis unreachable)',
+    registers: [registry],
+    collect() {
+      this.set(gauges.brokerReady() ? 1 : 0)
+    },
+  })
   new Gauge({
     name: 'tuleap_realtime_connections',
     help: 'Open WebSocket connections',
@@ -96,6 +138,12 @@ export function createPrometheusMetrics(gauges: {
     labelNames: ['result'],
     registers: [registry],
   })
+  // Every label value exists from the first scrape, at 0, so that rate() sees its start.
+  for (const result of ['hit', 'miss']) history.inc({ result }, 0)
+  for (const reason of Object.keys(ERRORS)) refused.inc({ reason }, 0)
+  for (const close of Object.values(CLOSE)) {
+    if (close.code >= 4000) refused.inc({ reason: `close_${close.code}` }, 0)
+  }
   return {
     registry,
     published: (n) => published.inc(n),

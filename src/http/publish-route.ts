@@ -56,7 +56,8 @@ export async function publishRoute(app: FastifyInstance, opts: PublishRouteOptio
     refused.stop()
     done()
   })
-  const peer = (request: FastifyRequest): string => request.socket.remoteAddress ?? ''
+  // The client: behind a trusted proxy, the nearest untrusted hop (trusted_proxies).
+  const peer = (request: FastifyRequest): string => request.ip
 
   app.removeAllContentTypeParsers()
   const asString = { parseAs: 'string' as const, bodyLimit: config.max_publish_bytes }

@@ -9,7 +9,11 @@ import { codeListItems, readDoc } from './markdown.js'
 const DOC = 'docs/operations.md'
 
 t.test('docs/operations.md lists every relay metric with its type', async (t) => {
-  const { registry } = createPrometheusMetrics({ connections: () => 0, rooms: () => 0 })
+  const { registry } = createPrometheusMetrics({
+    connections: () => 0,
+    rooms: () => 0,
+    brokerReady: () => true,
+  })
   // Node's process metrics (tuleap_realtime_process_…, tuleap_realtime_nodejs_…) are
   // documented as a family, not one by one.
   const own = registry

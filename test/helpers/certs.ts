@@ -29,3 +29,17 @@ export function testCert(): TestCert {
   cached = { cert: readFileSync(certFile), key: readFileSync(keyFile), certFile, keyFile, dir }
   return cached
 }
+
+/** A fresh pair in `dir` (files NAME-cert.pem, NAME-key.pem), with an optional CN and SAN. */
+export function makeCert(
+  dir: string,
+  name: string,
+  cn?: string,
+  san?: string,
+): { certFile: string; keyFile: string; cert: Buffer; key: Buffer } {
+  const certFile = join(dir, `${name}-cert.pem`)
+  const keyFile = join(dir, `${name}-key.pem`)
+  const extra = cn === undefined ? [] : san === undefined ? [cn] : [cn, san]
+  execFileSync('bash', [script, certFile, keyFile, ...extra], { stdio: 'ignore' })
+  return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) }
+}

@@ -32,6 +32,7 @@ t.test('what the unit says', async (t) => {
     '/usr/bin/tuleap-realtime check-config --config=/etc/tuleap-realtime/config.json',
   ])
   t.same(values('Restart'), ['on-failure'])
+  t.same(values('ExecReload'), ['/bin/kill -HUP $MAINPID'], 'systemctl reload sends SIGHUP')
   t.same(
     values('EnvironmentFile'),
     ['-/etc/tuleap-realtime/env'],
@@ -87,6 +88,10 @@ t.test(
     mkdirSync(join(root, 'usr/bin'), { recursive: true })
     writeFileSync(join(root, 'usr/bin/tuleap-realtime'), '#!/bin/sh\n')
     chmodSync(join(root, 'usr/bin/tuleap-realtime'), 0o755)
+    // ExecReload's /bin/kill (util-linux on RHEL, procps on Debian).
+    mkdirSync(join(root, 'bin'), { recursive: true })
+    writeFileSync(join(root, 'bin/kill'), '#!/bin/sh\n')
+    chmodSync(join(root, 'bin/kill'), 0o755)
 
     const verify = spawnSync(
       'systemd-analyze',

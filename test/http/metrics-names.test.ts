@@ -1,0 +1,34 @@
+/**
+ * The Prometheus naming rules `promtool check metrics` applies, checked on a real scrape:
+ * counters end in _total, nothing else does; units are base units as suffixes.
+ */
+import t from 'tap'
+import { RELAY_VERSION } from '../../src/http/metrics-route.js'
+import { startRelay } from '../helpers/relay.js'
+
+t.test('a scrape follows the naming rules, with build info and broker readiness', async (t) => {
+  const relay = await startRelay(t, { metrics: true })
+  const { status, text } = await relay.request('GET', '/metrics')
+  t.equal(status, 200)
+  const types = new Map<string, string>()
+  for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(m[1]!, m[2]!)
+  t.ok(types.size > 10, `${types.size} metrics`)
+  for (const [name, type] of types) {
+    t.ok(name.startsWith('tuleap_realtime_'), `${name}: prefixed`)
+    if (type === 'counter') t.match(name, /_total$/, `${name}: a counter ends in _total`)
+    else t.notMatch(name, /_total$/, `${name}: a ${type} does not end in _total`)
+    t.notMatch(name, /_(milliseconds|ms|kilobytes|megabytes)(_|$)/, `${name}: base units`)
+  }
+  t.match(
+    text,
+    new RegExp(
+      `^tuleap_realtime_build_info\\{version="${RELAY_VERSION}",node="${process.versions.node}"\\} 1$`,
+      'm',
+    ),
+  )
+  t.match(text, /^tuleap_realtime_broker_ready 1$/m)
+  t.match(text, /^tuleap_realtime_nodejs_active_handles\{type="[^"]+"\} \d+$/m)
+  t.match(text, /^tuleap_realtime_history_recoveries_total\{result="miss"\} 0$/m)
+  t.match(text, /^tuleap_realtime_refusals_total\{reason="RELAY_ERR_RATE_LIMITED"\} 0$/m)
+  t.match(text, /^tuleap_realtime_refusals_total\{reason="close_4009"\} 0$/m, 'from zero')
+})
