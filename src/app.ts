@@ -124,7 +124,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     requestTimeout: HTTP_LIMITS.requestTimeoutMs,
     connectionsCheckingInterval: HTTP_LIMITS.timeoutCheckIntervalMs,
     // Node would answer a missing Host with an empty 400; the onRequest hook below
-    // answers it with the catalogue's JSON instead (issue 14, item 5).
+    // answers it with the catalogue's JSON instead.
     requireHostHeader: false,
   }
   // One instance type for both transports: nothing below depends on which one it is.

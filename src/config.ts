@@ -7,7 +7,7 @@ import { registerFormats, type FormatTypes } from './config-formats.js'
 export const PLACEHOLDER_KEY = 'private_key_to_change'
 /**
  * Minimum key length in bytes (the key is used as raw UTF-8 bytes). Historic Tuleap sites
- * generated 44-character keys, which must keep working (PROTOCOL §1).
+ * generated 44-character keys, which must keep working (docs/protocol.md §1).
  */
 export const MIN_KEY_BYTES = 32
 /** The key size RFC 7518 asks for with HS512; a shorter key starts with a warning. */
@@ -188,7 +188,7 @@ export const SCHEMA = {
     env: 'TULEAP_REALTIME_TRUSTED_PROXIES',
   },
   socketio_paths: {
-    doc: "Paths where Tuleap's own pages connect with socket.io 4 (PROTOCOL §8); [] turns socket.io off. In the environment variable: a JSON array",
+    doc: "Paths where Tuleap's own pages connect with socket.io 4 (docs/protocol.md §8); [] turns socket.io off. In the environment variable: a JSON array",
     format: 'socketio-paths',
     default: ['/socket.io', '/local-socket.io'] as string[],
     env: 'TULEAP_REALTIME_SOCKETIO_PATHS',

@@ -75,7 +75,7 @@ export class RelayError extends Error {
   }
 }
 
-/** WebSocket close codes (PROTOCOL §5.4): meaning and what the client should do. */
+/** WebSocket close codes (docs/protocol.md §5.4): meaning and what the client should do. */
 export const CLOSE = {
   NORMAL: { code: 1000, reason: 'normal', reconnect: false },
   GOING_AWAY: { code: 1001, reason: 'server shutting down', reconnect: true },
@@ -92,7 +92,7 @@ export const CLOSE = {
 /** A row of the close-code table. */
 export type Close = (typeof CLOSE)[keyof typeof CLOSE]
 
-/** Error codes carried by `{"type":"error"}` frames (PROTOCOL §5.2). */
+/** Error codes carried by `{"type":"error"}` frames (docs/protocol.md §5.2). */
 export const WS_ERROR_CODES = [
   'JWTExpired',
   'Unauthorized',

@@ -1,6 +1,6 @@
 import { RelayError } from '../errors.js'
 
-/** Tuleap's `rights` object of a message (PROTOCOL §4), validated. */
+/** Tuleap's `rights` object of a message (docs/protocol.md §4), validated. */
 export interface Rights {
   readonly submitter_id: number | null
   readonly submitter_can_view: boolean
@@ -68,7 +68,7 @@ function intersects(groups: ReadonlySet<string>, list: readonly string[]): boole
 }
 
 /**
- * PROTOCOL §4: may user `userId` with `groups` receive a message with `rights`?
+ * docs/protocol.md §4: may user `userId` with `groups` receive a message with `rights`?
  * (A) a tracker group and (no artifact restriction or an artifact group), or
  * (B) the submitter, allowed to view, in a submitter_only group.
  * Cost is linear in the message's lists; `groups` is a Set built once per token.

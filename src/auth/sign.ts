@@ -12,7 +12,7 @@ export function signToken(claims: Record<string, unknown>, key: string): string 
   })
 }
 
-/** A subscriber token (PROTOCOL §1.1) for `userId` with `rights`, valid `ttlS` seconds. */
+/** A subscriber token (docs/protocol.md §1.1) for `userId` with `rights`, valid `ttlS` seconds. */
 export function signSubscriberToken(
   userId: number,
   rights: readonly string[],
@@ -25,7 +25,7 @@ export function signSubscriberToken(
   )
 }
 
-/** A publish token (PROTOCOL §1.2) carrying `messages`, valid `ttlS` seconds. */
+/** A publish token (docs/protocol.md §1.2) carrying `messages`, valid `ttlS` seconds. */
 export function signPublishToken(
   messages: readonly Record<string, unknown>[],
   key: string,

@@ -5,7 +5,7 @@ import { precheckToken } from './jose-precheck.js'
 
 /**
  * Default of `max_subscriber_token_bytes`: subscriber tokens above it are refused before
- * any cryptography (PROTOCOL §1). A Tuleap user in many projects carries thousands of groups.
+ * any cryptography (docs/protocol.md §1). A Tuleap user in many projects carries thousands of groups.
  */
 export const SUBSCRIBER_TOKEN_MAX_BYTES = 65536
 /** Clock tolerance for exp and nbf, in seconds. */
@@ -14,7 +14,7 @@ export const CLOCK_TOLERANCE_S = 30
 export const MAX_USER_RIGHTS = 10000
 const MAX_JTI_LENGTH = 256
 
-/** A verified subscriber token (PROTOCOL §1.1), as the rest of the relay sees it. */
+/** A verified subscriber token (docs/protocol.md §1.1), as the rest of the relay sees it. */
 export interface SubscriberClaims {
   readonly userId: number
   /** The user's groups, as a Set: rights are checked per delivered message. */
@@ -23,7 +23,7 @@ export interface SubscriberClaims {
   readonly exp: number
 }
 
-/** A verified publish token (PROTOCOL §1.2); `messages` are still unvalidated JSON. */
+/** A verified publish token (docs/protocol.md §1.2); `messages` are still unvalidated JSON. */
 export interface PublishClaims {
   readonly exp: number
   readonly jti: string | null
@@ -140,7 +140,7 @@ export function createTokenVerifier(key: string, options: VerifierOptions): Toke
         throw new RelayError('RELAY_ERR_PUBLISH_BAD_CLAIMS', 'message or messages is required')
       }
       const exp = payload.exp as number
-      // PROTOCOL §1.2: at most the lifetime after now, to the letter (no clock tolerance).
+      // docs/protocol.md §1.2: at most the lifetime after now, to the letter (no clock tolerance).
       if (exp > nowMs / 1000 + options.publishMaxLifetimeS) {
         throw new TokenError(
           'RELAY_ERR_AUTH_LIFETIME',

@@ -31,7 +31,7 @@ export type Accepted = readonly {
   readonly offset: number
 }[]
 
-/** A publish's idempotency key (PROTOCOL §1.2): within `ttlMs`, one `jti` publishes once. */
+/** A publish's idempotency key (docs/protocol.md §1.2): within `ttlMs`, one `jti` publishes once. */
 export interface Idempotency {
   readonly jti: string
   readonly ttlMs: number
@@ -55,7 +55,7 @@ export function acceptedOf(stored: readonly StoredMessage[]): Accepted {
   return stored.map((m) => ({ room_id: m.room_id, epoch: m.epoch, offset: m.offset }))
 }
 
-/** A member of a room as presence shows it: ids only (PROTOCOL §7). */
+/** A member of a room as presence shows it: ids only (docs/protocol.md §7). */
 export interface PresenceMember {
   readonly user_id: number
   readonly uuid: string | null

@@ -46,7 +46,7 @@ export interface RedisBrokerOptions {
   readonly historyTtlMs: number
   /** Bound of one connection attempt; default 5000. */
   readonly connectTimeoutMs?: number
-  /** Clock of published_at and of history and jti expiry (PROTOCOL §6, §1.2); for tests. */
+  /** Clock of published_at and of history and jti expiry (docs/protocol.md §6, §1.2); for tests. */
   readonly now?: () => number
   /** How often this node re-stamps its presence shares and reads the others'; default 10 s. */
   readonly presenceHeartbeatMs?: number
@@ -63,12 +63,12 @@ const META_TTL_FLOOR_MS = 60 * 60 * 1000
 const MAX_PENDING_RELEASES = 10_000
 
 /**
- * The several-node broker (issue 8): history, offsets, epochs, jtis and presence in Redis,
+ * The several-node broker: history, offsets, epochs, jtis and presence in Redis,
  * live messages on one channel per room. A command connection runs the scripts; a
  * subscriber connection holds the channels of the rooms with local listeners only
  * (reference-counted), re-subscribed after a reconnect and then caught up from history.
  * Listeners see each message once, in offset order per room, barring a gap that history
- * then fills (or the hub's catch-up, PROTOCOL §6). Nothing is queued while Redis is down:
+ * then fills (or the hub's catch-up, docs/protocol.md §6). Nothing is queued while Redis is down:
  * commands fail at once (publish → 503) and `ready` is false.
  */
 export class RedisBroker implements Broker {
@@ -367,7 +367,7 @@ export class RedisBroker implements Broker {
    * Back from an outage: release the jtis that could not be released, re-stamp presence,
    * and hand listeners what their rooms got meanwhile, from history. Where history no
    * longer covers it, the room's latest message is handed on: the hub sees the gap or
-   * the new epoch and catches its members up (or sends them resync, PROTOCOL §6).
+   * the new epoch and catches its members up (or sends them resync, docs/protocol.md §6).
    */
   private async recover(): Promise<void> {
     const releases = [...this.pendingReleases]

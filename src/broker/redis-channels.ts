@@ -146,7 +146,7 @@ export class RoomChannels {
    * publish script PUBLISHes in offset order, other nodes' messages included), so wait
    * for our last offset per room to come back on it; only if it does not within
    * ECHO_WAIT_MS (channel not held, connection lost) deliver directly, which may leave a
-   * gap for the hub to catch up (PROTOCOL §6).
+   * gap for the hub to catch up (docs/protocol.md §6).
    */
   async deliverLocally(stored: readonly StoredMessage[]): Promise<void> {
     const last = new Map<string, StoredMessage>()

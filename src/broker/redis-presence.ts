@@ -20,7 +20,7 @@ export interface PresenceContext {
 }
 
 /**
- * Presence across nodes on Redis (PROTOCOL §7). Each node keeps one share per room it
+ * Presence across nodes on Redis (docs/protocol.md §7). Each node keeps one share per room it
  * serves in the room's presence hash, `<seq>|{"count":n,"members":[[user_id,uuid],…]|null}`
  * stamped with the Redis clock and re-stamped every heartbeat; a node silent for the
  * stale delay is dropped by the next reader, so a dead node's members leave. Changes go

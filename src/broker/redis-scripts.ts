@@ -9,7 +9,7 @@
  */
 
 /**
- * Fencing (issue 19). A room's state in Redis is trusted only within the dataset
+ * Fencing (docs/scaling.md). A room's state in Redis is trusted only within the dataset
  * generation it was written in. The generation key holds `<run_id>|<generation>`: the
  * run_id of the Redis process that started the generation (INFO server, read by the node
  * on each connection). A restart (from any snapshot or AOF) or a failover to another

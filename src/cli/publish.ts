@@ -59,7 +59,7 @@ export const publish: Command = {
          [--sender-user-id=N] [--sender-uuid=UUID] [--jti=ID]
          [--url=https://host:port] [--config=PATH] [--ca=FILE] [--insecure]
 
-Signs a publish token (PROTOCOL §1.2) with the key of the config and posts it to
+Signs a publish token (docs/protocol.md §1.2) with the key of the config and posts it to
 URL/message (default: the config's port on localhost). Prints the relay's JSON answer;
 exit 0 when it is accepted (200), 1 otherwise.`,
   async run(args, io) {

@@ -15,7 +15,7 @@ export const token: Command = {
   summary: 'print a subscriber token for testing',
   usage: `Usage: tuleap-realtime token --user=ID [--rights=@site_active,@ug_101] [--ttl=30m] [--config=PATH]
 
-Prints a subscriber token (PROTOCOL §1.1) for user ID with the given groups, signed
+Prints a subscriber token (docs/protocol.md §1.1) for user ID with the given groups, signed
 with the key of the config (default: /etc/tuleap-realtime/config.json, else the
 development config). --ttl: lifetime, e.g. 90s, 30m (default, like Tuleap), 2h.`,
   run(args, io) {

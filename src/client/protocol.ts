@@ -1,5 +1,5 @@
 /**
- * The wire frames of PROTOCOL.md version 1 as a browser sees them (§5.1, §5.2), their
+ * The wire frames of docs/protocol.md (version 1) as a browser sees them (§5.1, §5.2), their
  * defensive parsing, and the close-code table of §5.4 from the client's side.
  * Field names are the protocol's own (snake_case), untouched.
  */
@@ -190,7 +190,7 @@ export function parseServerFrame(data: unknown): ServerFrame | null {
  */
 export type CloseAction = 'reconnect' | 'reauthenticate' | 'stop'
 
-/** PROTOCOL §5.4 from the client's side; a code not listed here means `reconnect`. */
+/** docs/protocol.md §5.4 from the client's side; a code not listed here means `reconnect`. */
 export const CLOSE_ACTIONS: Readonly<Record<number, CloseAction>> = {
   1000: 'reconnect', // the server never closes with 1000 itself: a proxy did; stay live
   1001: 'reconnect', // server shutting down or restarting

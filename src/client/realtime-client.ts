@@ -1,6 +1,6 @@
 /**
  * The browser client of the relay: one WebSocket, many rooms, reconnection with backoff
- * and `since`, token refresh, close codes (PROTOCOL §5, §6). The socket's own timers
+ * and `since`, token refresh, close codes (docs/protocol.md §5, §6). The socket's own timers
  * live in `connection.ts`, each room's bookkeeping in `room.ts`.
  */
 import { Backoff } from './backoff.js'
@@ -247,7 +247,7 @@ export class RealtimeClient {
       })
   }
 
-  /** The connection ended: act on its close code (PROTOCOL §5.4); `null` means dead. */
+  /** The connection ended: act on its close code (docs/protocol.md §5.4); `null` means dead. */
   private lost(conn: Connection, code: number | null, reason: string): void {
     if (conn !== this.conn) return
     this.conn = null

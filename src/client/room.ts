@@ -32,7 +32,7 @@ export interface RoomHandlers<D = unknown> {
   onResync?(info: ResyncInfo): void
   /** The relay confirmed the subscription (after every (re)connection); carries presence. */
   onSubscribed?(frame: SubscribedFrame): void
-  /** Ask for the member list and join/leave events (PROTOCOL §7). Default false. */
+  /** Ask for the member list and join/leave events (docs/protocol.md §7). Default false. */
   readonly presence?: boolean
 }
 

@@ -1,4 +1,4 @@
-/** The tab's id (`uuid` of PROTOCOL §5.1, Tuleap's `X-Client-UUID`). */
+/** The tab's id (`uuid` of docs/protocol.md §5.1, Tuleap's `X-Client-UUID`). */
 
 /** The part of Web Crypto used here. */
 export interface CryptoLike {

@@ -122,7 +122,7 @@ export function initialPositions(): Positions {
   }
 }
 
-/** Tuleap's rights object for a card's messages (PROTOCOL §4). */
+/** Tuleap's rights object for a card's messages (docs/protocol.md §4). */
 export function cardRights(card: { submitter_id: number; artifact: readonly string[] }): Rights {
   return {
     submitter_id: card.submitter_id,

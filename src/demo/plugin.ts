@@ -135,7 +135,7 @@ function moveRequest(body: unknown): MoveRequest {
   return { artifact_id: id, in_column: column, before }
 }
 
-/** The tab's `X-Client-UUID` (PROTOCOL §2 `sender_uuid`), or null. */
+/** The tab's `X-Client-UUID` (docs/protocol.md §2 `sender_uuid`), or null. */
 function clientUuid(request: FastifyRequest): string | null {
   const value = request.headers['x-client-uuid']
   return typeof value === 'string' && /^[\x21-\x7e]{1,128}$/.test(value) ? value : null
@@ -195,7 +195,7 @@ export async function demoPlugin(app: FastifyInstance, opts: DemoOptions): Promi
     const move = moveRequest(request.body)
     const { data, rights } = board.move(user, move.artifact_id, move.in_column, move.before)
     store.save(board.snapshot())
-    // Tuleap's message for a moved Kanban item (PROTOCOL §2).
+    // Tuleap's message for a moved Kanban item (docs/protocol.md §2).
     const outcome = await publisher.publish({
       room_id: String(KANBAN_ID),
       cmd: 'kanban_item:move',

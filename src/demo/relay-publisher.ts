@@ -43,7 +43,7 @@ export class RelayPublisher {
 
   constructor(private readonly options: PublisherOptions) {}
 
-  /** Publish `message` (PROTOCOL §2) after every earlier one; never rejects. */
+  /** Publish `message` (docs/protocol.md §2) after every earlier one; never rejects. */
   publish(message: Record<string, unknown>): Promise<PublishOutcome> {
     const result = this.tail.then(() => this.send(message))
     this.tail = result

@@ -39,10 +39,10 @@ function unsignedMessages(request: FastifyRequest): Message[] {
   return parseMessages([body], true)
 }
 
-/** `POST /message` (PROTOCOL §3): the backend publishes a signed token. */
+/** `POST /message` (docs/protocol.md §3): the backend publishes a signed token. */
 export async function publishRoute(app: FastifyInstance, opts: PublishRouteOptions): Promise<void> {
   const { config, verifier, broker } = opts
-  // Two budgets per address (issue 14, item 3): accepted publishes draw on `published`,
+  // Two budgets per address: accepted publishes draw on `published`,
   // refused requests (unsigned, bad signature, malformed...) on `refused`, so a flood of
   // bad requests cannot use up a signed publisher's allowance. `published` is checked in
   // onRequest, before a byte of the body is read. Which budget a request belongs to is

@@ -2,7 +2,7 @@ import type { Accepted, Broker } from '../broker/broker.js'
 import { RelayError } from '../errors.js'
 import type { Message } from '../protocol/message.js'
 
-/** How long a publish `jti` is remembered (PROTOCOL §1.2). */
+/** How long a publish `jti` is remembered (docs/protocol.md §1.2). */
 export const JTI_WINDOW_MS = 5 * 60 * 1000
 
 /** The answer to a publish: one entry per message; `duplicate` for a repeated jti. */

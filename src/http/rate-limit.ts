@@ -1,6 +1,6 @@
 /**
  * Most distinct keys tracked at once; beyond it the oldest window is forgotten, so that a
- * newcomer is never refused for want of room (issue 14, item 3): an address flood costs
+ * newcomer is never refused for want of room: an address flood costs
  * at most this many entries and never locks the backend out.
  */
 const MAX_KEYS = 100_000

@@ -41,7 +41,7 @@ function hasBody(request: IncomingMessage): boolean {
 }
 
 /**
- * The server's one dispatcher of `upgrade` requests (issue 14, item 1). Node stops every
+ * The server's one dispatcher of `upgrade` requests. Node stops every
  * HTTP timeout on a socket once it emits `upgrade`, and emits it for *every* request
  * carrying `Connection: Upgrade` as soon as anyone listens: a listener that ignores a
  * request leaves its socket open forever, outside `max_connections`. Hence one listener

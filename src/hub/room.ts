@@ -17,7 +17,7 @@ export interface Member {
   readonly userId: number
   readonly groups: ReadonlySet<string>
   readonly uuid: string | null
-  /** True while its token is expired: no live delivery (PROTOCOL §5.3). */
+  /** True while its token is expired: no live delivery (docs/protocol.md §5.3). */
   readonly expired: boolean
   /** Write one frame; the Buffer is shared with other members and must not be mutated. */
   send(frame: Buffer): void
@@ -45,7 +45,7 @@ export interface Subscription {
   removed: boolean
 }
 
-/** PROTOCOL §4: rights against the member's current token, and sender exclusion. */
+/** docs/protocol.md §4: rights against the member's current token, and sender exclusion. */
 export function isVisible(m: StoredMessage, member: Member): boolean {
   if (
     m.sender_uuid !== null &&

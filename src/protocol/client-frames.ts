@@ -1,6 +1,6 @@
 import { normaliseRoomId, type RoomPosition } from './message.js'
 
-/** A client → server frame (PROTOCOL §5.1), validated. */
+/** A client → server frame (docs/protocol.md §5.1), validated. */
 export type ClientFrame =
   | {
       readonly type: 'subscribe'

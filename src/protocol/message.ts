@@ -1,7 +1,7 @@
 import { parseRights, type Rights } from '../auth/rights.js'
 import { RelayError } from '../errors.js'
 
-/** A validated message (PROTOCOL §2), as published by the backend. */
+/** A validated message (docs/protocol.md §2), as published by the backend. */
 export interface Message {
   readonly room_id: string
   readonly cmd: string
@@ -31,7 +31,7 @@ const CMD = /^[A-Za-z0-9_.:-]{1,128}$/
 const NOT_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|\p{Cs}/u
 const MAX_ROOM_ID_LENGTH = 128
 
-/** PROTOCOL §2: a room id is a string or an integer, normalised to a string; null if invalid. */
+/** docs/protocol.md §2: a room id is a string or an integer, normalised to a string; null if invalid. */
 export function normaliseRoomId(value: unknown): string | null {
   let room: string
   if (typeof value === 'string') room = value

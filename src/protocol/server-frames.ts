@@ -1,5 +1,5 @@
 /**
- * Server → client frames the hub sends to room members (PROTOCOL §5.2), built as Buffers
+ * Server → client frames the hub sends to room members (docs/protocol.md §5.2), built as Buffers
  * so that one frame can be written to many sockets. Connection-level frames (hello, pong,
  * token, unsubscribed, error) belong to the endpoint that sends them (src/ws/frames.ts).
  */

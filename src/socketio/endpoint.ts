@@ -36,7 +36,7 @@ export interface SocketIoEndpoint {
 const PING_TIMEOUT_MS = 20_000
 
 /**
- * Serve Tuleap's own pages (PROTOCOL §8): one socket.io 4 server per configured path,
+ * Serve Tuleap's own pages (docs/protocol.md §8): one socket.io 4 server per configured path,
  * on the relay's own HTTP(S) server, namespaces `/` (Kanban) and `/testmanagement`.
  * Deliveries come from the hub (and through it the broker), never from socket.io's
  * adapter, so a page on one node receives what is published on another.
@@ -177,7 +177,7 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
       allowUpgrades: true,
       // Engine.IO 3 clients get socket.io's standard refusal.
       allowEIO3: false,
-      // An event carries at most a subscriber token and its companions (PROTOCOL §5).
+      // An event carries at most a subscriber token and its companions (docs/protocol.md §5).
       maxHttpBufferSize: subscribeFrameBytes(config),
       pingInterval,
       pingTimeout: PING_TIMEOUT_MS,

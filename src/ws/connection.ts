@@ -61,7 +61,7 @@ export class Connection implements Member, Corkable {
   userId = 0
   groups: ReadonlySet<string> = NO_GROUPS
   uuid: string | null = null
-  /** Whether the first subscribe has fixed `uuid` (PROTOCOL §5.1: it must stay the same). */
+  /** Whether the first subscribe has fixed `uuid` (docs/protocol.md §5.1: it must stay the same). */
   uuidSet = false
 
   exp = 0
@@ -140,7 +140,7 @@ export class Connection implements Member, Corkable {
     this.close(CLOSE.INTERNAL)
   }
 
-  /** Close with 4001 unless `subscribed()` is called within `ms` (PROTOCOL §5.1). */
+  /** Close with 4001 unless `subscribed()` is called within `ms` (docs/protocol.md §5.1). */
   startAuthTimeout(ms: number): void {
     this.authTimer = setTimeout(() => {
       this.close(CLOSE.UNAUTHORIZED, 'no successful subscribe in time')

@@ -46,7 +46,7 @@ export function originAllowed(allowed: readonly string[], origin: string | undef
   return allowed.length === 0 || origin === undefined || allowed.includes(origin)
 }
 
-/** `GET /ws`: the subscriber endpoint of PROTOCOL §5. */
+/** `GET /ws`: the subscriber endpoint of docs/protocol.md §5. */
 export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions): Promise<void> {
   const { config, hub, connections, metrics } = opts
   const hello = helloFrame(config.heartbeat_interval_ms)
@@ -75,7 +75,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
   // UpgradeDispatch hands it only what `/ws` owns, so that every upgrade the plugin routes
   // reaches the `/ws` route, inside this plugin's encapsulation, where its hooks clean up.
   // (On the server itself it would take every upgrade request, and a request routed to
-  // another path would keep its socket forever: issue 14, item 1.)
+  // another path would keep its socket forever.)
   const forwarder = new EventEmitter()
   opts.upgrades.register({
     // RFC 6455 §4.1: the opening handshake is an HTTP/1.1 GET. Anything else is served
@@ -88,7 +88,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
   })
   // closeTimeout is a ws 8.23 server option that @types/ws does not declare yet.
   const serverOptions: WebsocketPluginOptions['options'] & { closeTimeout: number } = {
-    // subscribe and token frames carry a subscriber token (PROTOCOL §5); session.ts holds
+    // subscribe and token frames carry a subscriber token (docs/protocol.md §5); session.ts holds
     // every other frame to max_client_frame_bytes.
     maxPayload: subscribeFrameBytes(config),
     perMessageDeflate: false,
@@ -102,7 +102,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
     // maxPayload, a bad opcode) after it has itself started the close with the right code
     // (1007, 1009, 1002). The plugin's default handler terminates the socket at once, which
     // drops that close frame whenever a reply is still queued ahead of it: the client then
-    // sees 1006 instead of the code PROTOCOL §5.4 promises. Let ws finish the close (its
+    // sees 1006 instead of the code docs/protocol.md §5.4 promises. Let ws finish the close (its
     // closeTimeout bounds it); the endpoint's own listener logs it. Anything else reaching
     // here (the handler threw) closes this connection alone with 1011.
     errorHandler(error, socket, request) {
@@ -163,7 +163,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         if (socket.readyState === socket.OPEN) conn.close(CLOSE.INTERNAL)
       })
       // Cross-site WebSocket hijacking: a browser page of another origin gets 1008
-      // (PROTOCOL §5.4: do not reconnect) before anything else, hello included.
+      // (docs/protocol.md §5.4: do not reconnect) before anything else, hello included.
       if (!originAllowed(config.allowed_origins, request.headers.origin)) {
         conn.close(CLOSE.POLICY_ORIGIN, `origin ${request.headers.origin ?? ''} is not allowed`)
         return

@@ -1,5 +1,5 @@
 /**
- * Frames only the WebSocket endpoint sends (PROTOCOL §5.2): connection-level answers.
+ * Frames only the WebSocket endpoint sends (docs/protocol.md §5.2): connection-level answers.
  * The frames the hub fans out live in src/protocol/server-frames.ts.
  */
 import type { WsErrorCode } from '../errors.js'

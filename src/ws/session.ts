@@ -10,7 +10,7 @@ export interface SessionContext {
   readonly hub: Hub
   readonly verifier: TokenVerifier
   readonly maxRooms: number
-  /** `max_client_frame_bytes`: every frame but subscribe and token (PROTOCOL §5). */
+  /** `max_client_frame_bytes`: every frame but subscribe and token (docs/protocol.md §5). */
   readonly maxFrameBytes: number
   readonly now: () => number
   /** The connection completed its first successful subscribe (ends the auth timeout). */
@@ -91,7 +91,7 @@ async function subscribe(
 }
 
 function refresh(ctx: SessionContext, conn: Connection, token: string): void {
-  // PROTOCOL §5.1: the first subscribe carries the connection's token; a refresh before
+  // docs/protocol.md §5.1: the first subscribe carries the connection's token; a refresh before
   // it has nothing to refresh.
   if (!conn.authenticated) {
     conn.sendError('BadRequest', 'send the token with the first subscribe, not in a token frame')
@@ -106,7 +106,7 @@ function refresh(ctx: SessionContext, conn: Connection, token: string): void {
 
 /**
  * Handle one inbound frame. Never throws: refusals become `error` frames (and closes
- * where PROTOCOL §5.4 says so); an unexpected failure closes this connection alone.
+ * where docs/protocol.md §5.4 says so); an unexpected failure closes this connection alone.
  */
 export function handleFrame(
   ctx: SessionContext,

@@ -269,7 +269,7 @@ t.test('subscriber tokens', async (t) => {
       Array.from({ length: n }, (_, i) => `@gpig_project_${i}_members`)
     const fits = sub({ data: { user_id: 101, user_rights: groups(1000) } })
     t.equal(verifier.verifySubscriber(fits, NOW_MS).groups.size, 1000)
-    // PROTOCOL §1.1 allows up to 10,000 groups, §1 caps the token at 64 KiB: the size cap
+    // docs/protocol.md §1.1 allows up to 10,000 groups, §1 caps the token at 64 KiB: the size cap
     // decides first, before any crypto.
     const token = sub({ data: { user_id: 101, user_rights: groups(MAX_USER_RIGHTS) } })
     refusesSubscriber(t, token, 'RELAY_ERR_AUTH_INVALID', '10,000 groups')
@@ -355,14 +355,17 @@ t.test('publish tokens', async (t) => {
     })
   })
 
-  t.test('lifetime cap: at most 300 s after now, with no tolerance (PROTOCOL §1.2)', async (t) => {
-    t.ok(verifier.verifyPublish(pub({ exp: NOW_S + 300 }), NOW_MS), '300 s is accepted')
-    refusesPublish(t, pub({ exp: NOW_S + 301 }), 'RELAY_ERR_AUTH_LIFETIME', 401, '301 s')
+  t.test(
+    'lifetime cap: at most 300 s after now, with no tolerance (docs/protocol.md §1.2)',
+    async (t) => {
+      t.ok(verifier.verifyPublish(pub({ exp: NOW_S + 300 }), NOW_MS), '300 s is accepted')
+      refusesPublish(t, pub({ exp: NOW_S + 301 }), 'RELAY_ERR_AUTH_LIFETIME', 401, '301 s')
 
-    refusesPublish(t, pub({ exp: NOW_S + 86400 }), 'RELAY_ERR_AUTH_LIFETIME', 401, 'a day')
-    refusesPublish(t, pub({ exp: NOW_S - 31 }), 'RELAY_ERR_AUTH_EXPIRED', 401, 'expired')
-    refusesPublish(t, pub({ exp: undefined }), 'RELAY_ERR_AUTH_INVALID', 401, 'no exp')
-  })
+      refusesPublish(t, pub({ exp: NOW_S + 86400 }), 'RELAY_ERR_AUTH_LIFETIME', 401, 'a day')
+      refusesPublish(t, pub({ exp: NOW_S - 31 }), 'RELAY_ERR_AUTH_EXPIRED', 401, 'expired')
+      refusesPublish(t, pub({ exp: undefined }), 'RELAY_ERR_AUTH_INVALID', 401, 'no exp')
+    },
+  )
 
   t.test('a subscriber token cannot publish', async (t) => {
     refusesPublish(t, sub(), 'RELAY_ERR_AUTH_WRONG_KIND', 401, 'subscriber token')

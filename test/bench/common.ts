@@ -5,7 +5,7 @@
 
 /**
  * The servers under test: the relay, the `ws` floor, the socket.io 4 baseline, and the
- * relay as two nodes sharing one Redis (issue 8): the publisher posts to node A, the
+ * relay as two nodes sharing one Redis: the publisher posts to node A, the
  * subscribers are split between A and B.
  */
 export type Kind = 'relay' | 'floor' | 'socketio' | 'cluster'
@@ -62,7 +62,7 @@ export function kanbanData(mark: BenchMark): Record<string, unknown> {
   }
 }
 
-/** The `rights` of a Kanban message: every bench subscriber may see it (PROTOCOL §4, A). */
+/** The `rights` of a Kanban message: every bench subscriber may see it (docs/protocol.md §4, A). */
 export const KANBAN_RIGHTS = {
   submitter_id: 1,
   submitter_can_view: true,

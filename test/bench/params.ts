@@ -1,5 +1,5 @@
 /**
- * Command line and scenario sizes: the full default (issue 7's sizes, 3 runs) and
+ * Command line and scenario sizes: the full default (docs/performance.md's sizes, 3 runs) and
  * `--quick` (small sizes, 1 run, a smoke check).
  */
 import { parseArgs } from 'node:util'

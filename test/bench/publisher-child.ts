@@ -1,7 +1,7 @@
 /**
  * The backend stand-in: POSTs messages over HTTPS with keep-alive, each carrying its
  * room's next sequence number and the publish time in `data.bench`. The relay gets
- * signed HS512 publish tokens (PROTOCOL §1.2), socket.io the historic unsigned JSON
+ * signed HS512 publish tokens (docs/protocol.md §1.2), socket.io the historic unsigned JSON
  * message, the floor the frame it will broadcast as is.
  */
 import { createSecretKey, type KeyObject } from 'node:crypto'

@@ -21,7 +21,7 @@ export interface Row {
   readonly values: Partial<Record<Kind, number>>
   readonly relayOverFloor: number | null
   readonly relayOverSocketIo: number | null
-  /** Two nodes on Redis over one node (issue 8's figures beside the single-node ones). */
+  /** Two nodes on Redis over one node (beside the single-node figures). */
   readonly clusterOverRelay: number | null
   readonly runs: number
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: issue 7's benchmark. The relay, the `ws` floor and the socket.io 4
+ * `npm run bench`: the benchmark of docs/performance.md. The relay, the `ws` floor and the socket.io 4
  * baseline each run alone in a server child; subscribers live in client children and the
  * backend stand-in in a publisher child, all over wss/https on 127.0.0.1 with one
  * self-signed certificate made by ssl/make-self-signed.sh. Prints a table and the

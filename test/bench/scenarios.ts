@@ -1,5 +1,5 @@
 /**
- * The scenarios of issue 7, each run against one server kind in fresh processes: a
+ * The scenarios of docs/performance.md, each run against one server kind in fresh processes: a
  * server child, client children holding the subscribers, and a publisher child.
  */
 import { randomBytes } from 'node:crypto'

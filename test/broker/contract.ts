@@ -1,5 +1,5 @@
 /**
- * The contract every Broker implementation passes (STYLE §8, mqemitter's abstractTest):
+ * The contract every Broker implementation passes (after mqemitter's abstractTest):
  * `brokerContract(t, 'memory', makeBroker)` from the implementation's own test file.
  * Only the Broker interface is used, plus the injected clock: `published_at`, history
  * TTL and the jti window must follow `now()`. Room ids and jtis are unique per run, so a
@@ -22,7 +22,7 @@ export interface ContractBrokerOptions {
 export type MakeBroker = (opts: ContractBrokerOptions) => Promise<Broker>
 
 /**
- * A way the backend can lose state under a running relay (fencing, issue 19): `checkpoint`
+ * A way the backend can lose state under a running relay (fencing, docs/scaling.md): `checkpoint`
  * marks what a later `lose` may go back to (a snapshot), `lose` loses or rolls back the
  * state and resolves with the broker to use from then on (the same one, or a new one when
  * losing means a new process: its listeners are subscribed again).

@@ -1,5 +1,5 @@
 /**
- * PROTOCOL §7 across nodes: two hubs, each on its own RedisBroker, one Redis. Counts and
+ * docs/protocol.md §7 across nodes: two hubs, each on its own RedisBroker, one Redis. Counts and
  * lists span the nodes, join/leave frames cross them, presence_max_members bounds the
  * whole room, and the members of a node that dies without cleaning up leave.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 19, Sentinel: a master, a replica and three sentinels on loopback; two broker
+ * Sentinel: a master, a replica and three sentinels on loopback; two broker
  * nodes found through the sentinels, a listener on one, publishes through the other. The
  * replica is paused (SIGSTOP) while publishing continues, so it lags; the master is
  * killed and the replica resumed and promoted. Publishes fail fast meanwhile, come back

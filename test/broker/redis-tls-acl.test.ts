@@ -1,5 +1,5 @@
 /**
- * Issue 19, TLS and ACL: a redis-server on a TLS port only, its certificate from a private
+ * TLS and ACL: a redis-server on a TLS port only, its certificate from a private
  * CA made here with openssl, the `default` user off and the relay's user holding exactly
  * the minimal ACL of docs (RELAY_ACL). Two nodes publish, read history, claim jtis and
  * share presence through it; a wrong password or CA is one clear error naming the URL

@@ -12,7 +12,7 @@ import { CLOSE } from '../../src/errors.js'
 // Compile-time: the browser's WebSocket is an acceptable `WebSocket` option.
 export const domWebSocketFits: WebSocketConstructor | null = null as typeof WebSocket | null
 
-t.test('parseServerFrame accepts every frame of PROTOCOL §5.2', async (t) => {
+t.test('parseServerFrame accepts every frame of docs/protocol.md §5.2', async (t) => {
   const frames = [
     { type: 'hello', protocol: 1, heartbeat_ms: 25000 },
     { type: 'subscribed', room_id: '42', epoch: 'e', offset: 18, presence_count: 3 },
@@ -59,7 +59,7 @@ t.test('parseServerFrame refuses what the client could not act on', async (t) =>
   for (const b of bad) t.equal(parseServerFrame(b), null, String(b))
 })
 
-t.test('close codes: the PROTOCOL §5.4 table from the client side', async (t) => {
+t.test('close codes: the docs/protocol.md §5.4 table from the client side', async (t) => {
   t.same(
     Object.fromEntries(
       [1000, 1001, 1006, 1008, 1009, 1011, 4000, 4001, 4008, 4009, 4010, 4321].map((c) => [

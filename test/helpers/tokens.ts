@@ -20,7 +20,7 @@ export function signRaw(
   return `${input}.${createHmac(hash, key).update(input).digest('base64url')}`
 }
 
-/** A subscriber token (PROTOCOL §1.1). */
+/** A subscriber token (docs/protocol.md §1.1). */
 export function subscriberToken(
   userId: number,
   rights: readonly string[],
@@ -34,12 +34,12 @@ export function subscriberToken(
   )
 }
 
-/** A publish token (PROTOCOL §1.2) with `message` or `messages` in `claims`. */
+/** A publish token (docs/protocol.md §1.2) with `message` or `messages` in `claims`. */
 export function publishToken(claims: Record<string, unknown>, key: string = TEST_KEY): string {
   return signRaw({ alg: 'HS512', typ: 'JWT' }, { exp: nowS() + 60, ...claims }, key)
 }
 
-/** Tuleap-shaped rights for a Kanban item (PROTOCOL §4). */
+/** Tuleap-shaped rights for a Kanban item (docs/protocol.md §4). */
 export function kanbanRights(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     submitter_id: null,

@@ -1,6 +1,6 @@
 /**
  * Waiting, bounded: every wait in the tests ends, and says what it was waiting for when it
- * gives up. Prefer tap's fake clock where the code under test takes a clock (STYLE §7);
+ * gives up. Prefer tap's fake clock where the code under test takes a clock;
  * these are for real sockets and processes.
  */
 

@@ -1,4 +1,4 @@
-/** POST /message over real TLS: every answer of PROTOCOL §3 with its status and code. */
+/** POST /message over real TLS: every answer of docs/protocol.md §3 with its status and code. */
 import { connect } from 'node:tls'
 import t from 'tap'
 import type { Broker } from '../../src/broker/broker.js'

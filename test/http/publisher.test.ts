@@ -110,7 +110,7 @@ t.test('the jti is remembered for the window, then forgotten', async (t) => {
   clock.ms += 2
   t.notOk((await publishMessages(broker, [message('42', 'a')], 'j1')).duplicate)
   t.equal(broker.published, 2)
-  t.equal(JTI_WINDOW_MS, 300_000, '5 minutes (PROTOCOL §1.2)')
+  t.equal(JTI_WINDOW_MS, 300_000, '5 minutes (docs/protocol.md §1.2)')
 })
 
 t.test('the jti goes to the broker with the publish, for the window', async (t) => {

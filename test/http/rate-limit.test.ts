@@ -64,7 +64,7 @@ t.test('memory is bounded: at most MAX_KEYS keys, newcomers never refused', asyn
   const { rl } = setup(t, 5, 1000)
   for (let i = 0; i < MAX_KEYS; i++) rl.take(`k${i}`)
   t.equal(rl.size, MAX_KEYS)
-  t.ok(rl.take('newcomer'), 'a new key is served while the table is full (issue 14, item 3)')
+  t.ok(rl.take('newcomer'), 'a new key is served while the table is full')
   t.equal(rl.size, MAX_KEYS, 'the oldest window made room')
   t.ok(rl.take('k7'), 'known keys keep their allowance')
   for (let i = 0; i < 4; i++) rl.take('newcomer')

@@ -1,5 +1,5 @@
 /**
- * PROTOCOL §5.3 over the real server: an expired token stops live delivery without
+ * docs/protocol.md §5.3 over the real server: an expired token stops live delivery without
  * losing anything; a refresh delivers what was missed (or a resync), then live.
  * Tokens here expire about one second after they are issued (exp 29 s ago, 30 s
  * tolerance), so each case waits about a second for real.

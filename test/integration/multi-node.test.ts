@@ -1,5 +1,5 @@
 /**
- * Issue 8 end to end: two relay processes (`node dist/src/main.js`, TLS on loopback) on one
+ * Several nodes end to end: two relay processes (`node dist/src/main.js`, TLS on loopback) on one
  * redis-server of this test. Publish on one node reaches the other's subscribers by their
  * rights; a client moving between nodes resumes with `since`; Redis killed and restarted;
  * a node killed. Every wait is bounded. Needs `npm run build` (npm test runs it).
@@ -218,7 +218,7 @@ if (redis && requireBuild(t)) {
       return ha.status === 200 && hb.status === 200
     })
     // This Redis keeps nothing on disk: it came back empty, so each room's history starts
-    // afresh with a new epoch. PROTOCOL §6: the clients are told (resync), not fooled.
+    // afresh with a new epoch. docs/protocol.md §6: the clients are told (resync), not fooled.
     const after = await b.publish({ message: { room_id: ROOM, cmd: 'after' } })
     t.equal(after.status, 200)
     const accepted = (after.body.accepted as { epoch: string; offset: number }[])[0]!

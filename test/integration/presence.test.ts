@@ -1,4 +1,4 @@
-/** PROTOCOL §7 over the real server, and no leftovers once everyone is gone. */
+/** docs/protocol.md §7 over the real server, and no leftovers once everyone is gone. */
 import t from 'tap'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { startRelay, type TestClient } from '../helpers/relay.js'

@@ -1,5 +1,5 @@
 /**
- * PROTOCOL §6 over the real server: a client that reconnects with `since` gets what it
+ * docs/protocol.md §6 over the real server: a client that reconnects with `since` gets what it
  * missed (rights applied), in order, before live messages, and is told when it cannot.
  */
 import t from 'tap'

@@ -117,7 +117,7 @@ t.test('rights', async (t) => {
   t.throws(
     () => parseMessage({ ...base, rights: null }),
     { code: 'RELAY_ERR_PUBLISH_BAD_RIGHTS', message: /message\.rights must be an object/ },
-    'null is present with the wrong type: refused (PROTOCOL §4)',
+    'null is present with the wrong type: refused (docs/protocol.md §4)',
   )
 
   t.same(parseMessage({ ...base, rights: kanbanRights({ field: 1 }) }).rights, {

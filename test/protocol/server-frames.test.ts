@@ -29,7 +29,7 @@ const stored = (overrides: Partial<StoredMessage> = {}): StoredMessage => ({
 })
 
 t.test('messageFrame', async (t) => {
-  t.test('valid JSON with exactly the fields of PROTOCOL §5.2', async (t) => {
+  t.test('valid JSON with exactly the fields of docs/protocol.md §5.2', async (t) => {
     const m = stored()
     const frame = parse(messageFrame(m))
     t.strictSame(frame, {

@@ -1,6 +1,6 @@
 /**
- * Issue 14, item 5: the protocol to the letter. A `token` frame before any subscribe is
- * refused with BadRequest (PROTOCOL §5.1: the first subscribe carries its own token); a
+ * The protocol to the letter. A `token` frame before any subscribe is
+ * refused with BadRequest (docs/protocol.md §5.1: the first subscribe carries its own token); a
  * request without `Host` gets the catalogue's JSON error.
  */
 import t from 'tap'

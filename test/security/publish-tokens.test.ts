@@ -1,5 +1,5 @@
 /**
- * Hostile publish tokens (POST /message, PROTOCOL §1, §3): each one gets its exact
+ * Hostile publish tokens (POST /message, docs/protocol.md §1, §3): each one gets its exact
  * refusal (status and catalogue code), is never broadcast, and the relay keeps serving
  * a legitimate publish → subscribe round trip right after it.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 14, item 3: the rate limiter never locks out the backend. Refused requests draw on
+ * The rate limiter never locks out the backend. Refused requests draw on
  * a budget of their own, and a spent publish budget is applied before the body is read.
  */
 import t from 'tap'

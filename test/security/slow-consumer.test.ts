@@ -1,5 +1,5 @@
 /**
- * Subscribers that stop reading (PROTOCOL §5.4, 4009): the relay closes each once more
+ * Subscribers that stop reading (docs/protocol.md §5.4, 4009): the relay closes each once more
  * than `slow_consumer_bytes` are queued for it, lets go of its socket within the close
  * handshake bound even if it never reads again, and the other subscribers of the same
  * room keep receiving every message promptly meanwhile.

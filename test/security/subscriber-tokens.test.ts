@@ -1,5 +1,5 @@
 /**
- * Hostile subscriber tokens (PROTOCOL §1, §5): on a first subscribe and on a token
+ * Hostile subscriber tokens (docs/protocol.md §1, §5): on a first subscribe and on a token
  * refresh, each one gets its exact error frame (JWTExpired only for expiry, Unauthorized
  * otherwise), the connection stays open, and the same connection is then served: a valid
  * subscribe succeeds and a published message arrives.
@@ -146,7 +146,7 @@ t.test(
       'the last group counts',
     )
     big.close()
-    // PROTOCOL §1 caps both the count (10,000) and the size (64 KiB). 10,000 groups are over
+    // docs/protocol.md §1 caps both the count (10,000) and the size (64 KiB). 10,000 groups are over
     // 100 KiB: the frame cap refuses them first (1009), and under a frame cap raised to let
     // them through, the 64 KiB token cap does. The count cap is never the one reached.
     const wide = await startRelay(t, { max_client_frame_bytes: 1024 * 1024 })

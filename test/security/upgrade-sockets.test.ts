@@ -1,5 +1,5 @@
 /**
- * Issue 14, item 1: no socket outlives its request. A request carrying
+ * No socket outlives its request. A request carrying
  * `Connection: Upgrade` to a path that is not a WebSocket endpoint is answered and its
  * socket closed under the usual timeouts, for every route, HTTP/1.1 and 1.0, TLS and
  * plain; an HTTP/1.0 upgrade to /ws is refused (RFC 6455 needs HTTP/1.1); /ws still works.

@@ -1,5 +1,5 @@
 /**
- * Hostile WebSocket peers (PROTOCOL §5): oversize frames, invalid UTF-8, binary frames,
+ * Hostile WebSocket peers (docs/protocol.md §5): oversize frames, invalid UTF-8, binary frames,
  * floods of malformed or valid frames, prototype-pollution keys, hostile room ids, idle
  * connections, and a failure inside frame handling. Each case asserts the exact refusal
  * (error frame or close code) and that the relay keeps serving a legitimate client.

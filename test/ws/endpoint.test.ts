@@ -1,4 +1,4 @@
-/** GET /ws over real TLS: PROTOCOL §5 frame by frame, and every refusal. */
+/** GET /ws over real TLS: docs/protocol.md §5 frame by frame, and every refusal. */
 import type { IncomingMessage } from 'node:http'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -204,7 +204,11 @@ t.test('allowed_origins: a browser upgrade from another origin is refused', asyn
   good.send({ type: 'ping' })
   t.same(await good.next(), { type: 'pong' })
   const evil = relay.open({ origin: 'https://evil.example.net' })
-  t.equal((await evil.closed).code, 1008, 'closed with 1008 (PROTOCOL §5.4), nothing sent before')
+  t.equal(
+    (await evil.closed).code,
+    1008,
+    'closed with 1008 (docs/protocol.md §5.4), nothing sent before',
+  )
   t.same(evil.frames, [])
 
   const noOrigin = await relay.connect()
