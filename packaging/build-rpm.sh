@@ -17,7 +17,7 @@ mkdir -p "$stage" "$top/rpmbuild/SOURCES"
 # npm test has built dist/ already and other tests read it meanwhile: do not rewrite it then.
 if [ "${TULEAP_REALTIME_RPM_SKIP_BUILD:-}" != 1 ]; then npm run -s build; fi
 
-cp -a dist package.json package-lock.json config.json.example README.md LICENSE "$stage/"
+cp -a dist docs package.json package-lock.json config.json.example README.md LICENSE "$stage/"
 rm -rf "$stage/dist/test"
 find "$stage/dist" -name '*.map' -delete
 mkdir -p "$stage/systemd" "$stage/packaging"
@@ -49,6 +49,9 @@ find "$stage" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o
   -o -name '*.ts' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.taprc' \) -delete
 find "$stage" -type f -empty -delete
 find "$stage/node_modules" -mindepth 1 -name '.*' -prune -exec rm -rf {} +
+# Type declarations only (engine.io lists @types/* as dependencies), and socket.io's browser
+# bundle, which the relay never serves (serveClient: false).
+rm -rf "$stage/node_modules/@types" "$stage/node_modules/socket.io/client-dist"
 
 # Interpreters by absolute path (rpmlint: env-script-interpreter); executable bit only on scripts.
 grep -rlZ '^#!/usr/bin/env node' "$stage" | xargs -0 -r sed -i '1s|^#!/usr/bin/env node|#!/usr/bin/node|'

@@ -87,7 +87,7 @@ t.test('the RPM', { skip }, async (t) => {
     'eslint',
     'prettier',
     'playwright-core',
-    'socket.io',
+    'socket.io-client',
     '@types',
   ]) {
     t.notOk(
