@@ -8,7 +8,7 @@ import { WebSocket } from 'ws'
 import { testCert } from './certs.js'
 import { testConfigFile } from './config.js'
 import { httpsRequest, type HttpAnswer } from './https.js'
-import { startRelayProcess } from './process.js'
+import { startRelayProcess, type Spawned } from './process.js'
 import { helloOf, TestClient } from './relay.js'
 import type { Teardown } from './relay.js'
 import { publishToken } from './tokens.js'
@@ -27,6 +27,8 @@ export interface RelayNode {
   health(): Promise<HttpAnswer>
   /** Everything it wrote so far (JSON log lines, stderr). */
   output(): string
+  /** The first log line matching `match`, within WAIT_MS. */
+  waitForLine: Spawned['waitForLine']
 }
 
 /** One HTTPS request to a node, trusting only the test certificate. */
@@ -85,5 +87,6 @@ export async function startRelayNode(
     publish: (claims) => nodeRequest(node.port, 'POST', '/message', publishToken(claims)),
     health: () => nodeRequest(node.port, 'GET', '/health'),
     output: () => node.output(),
+    waitForLine: (match, what) => node.waitForLine(match, what),
   }
 }
