@@ -89,6 +89,8 @@ export class RedisBroker implements Broker {
   private resubscribed = false
   private readonly readyWaiters = new Set<() => void>()
   private lastError: Error | null = null
+  /** The connection error last logged while not ready (reportError). */
+  private reportedError: string | null = null
   private closing: Promise<void> | null = null
   /**
    * run_id of the Redis process the command connection is on, read at each connect
@@ -115,6 +117,7 @@ export class RedisBroker implements Broker {
     for (const conn of [this.cmd, this.sub]) {
       conn.on('error', (err: Error) => {
         this.lastError = err
+        this.reportError(err)
       })
     }
     this.cmd.on('ready', () => {
@@ -235,12 +238,26 @@ export class RedisBroker implements Broker {
     this.noteState()
   }
 
+  /**
+   * While not ready, log each distinct connection error once (a wrong password or CA, a
+   * refused connection), so that a node waiting for Redis says why; reset once ready.
+   */
+  private reportError(err: Error): void {
+    if (this.ready || this.closing || err.message === this.reportedError) return
+    this.reportedError = err.message
+    this.options.log?.warn(
+      { url: redactUrl(this.options.url), err: err.message },
+      'Redis refuses or drops the connection; retrying',
+    )
+  }
+
   /** Log each transition between reachable and unreachable once; catch up when back. */
   private noteState(): void {
     const ready = this.ready
     if (ready === this.wasReady || this.closing) return
     this.wasReady = ready
     if (ready) {
+      this.reportedError = null
       this.options.log?.info({ url: redactUrl(this.options.url) }, 'Redis reachable: broker ready')
       for (const waiter of [...this.readyWaiters]) waiter()
       void this.recover()

@@ -1,5 +1,6 @@
 import type { Broker, RoomPosition, StoredMessage } from '../broker/broker.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
+import { RelayError } from '../errors.js'
 import { resyncFrame, subscribedFrame } from '../protocol/server-frames.js'
 import { presenceEntry, Room, type Member, type Subscription } from './room.js'
 
@@ -10,7 +11,15 @@ export interface HubOptions {
   readonly maxPending: number
   /** Deliveries, latency and history hits are counted here; default: not counted. */
   readonly metrics?: RelayMetrics
+  /** First delay before a catch-up refused by an unavailable broker is tried again; default 250. */
+  readonly catchUpRetryMs?: number
 }
+
+/**
+ * Catch-up attempts refused by an unavailable broker before the member is failed: with
+ * the default delays (250 ms doubling up to 2 s) about 35 s, longer than a failover.
+ */
+const CATCH_UP_ATTEMPTS = 20
 
 /** What a subscribe asks for. */
 export interface SubscribeRequest {
@@ -156,9 +165,11 @@ export class Hub {
   /**
    * Bring a subscription up to date from history after a gap, an epoch change or an
    * expired token: the missed messages it may see, or a `resync` when history no
-   * longer has them. Live messages wait in `pending` meanwhile.
+   * longer has them. Live messages wait in `pending` meanwhile. A broker that is
+   * unavailable for a moment (Redis reconnecting, a failover) is asked again with backoff
+   * rather than failing the member: subscribers stay connected through it.
    */
-  private catchUp(sub: Subscription): void {
+  private catchUp(sub: Subscription, attempt = 0): void {
     sub.pending ??= []
     const since = { epoch: sub.epoch, offset: sub.offset }
     this.broker
@@ -191,7 +202,16 @@ export class Hub {
         this.goLive(sub)
       })
       .catch((err: unknown) => {
-        this.onError(err, sub.member)
+        if (sub.removed) return
+        const unavailable = err instanceof RelayError && err.code === 'RELAY_ERR_BROKER_UNAVAILABLE'
+        if (!unavailable || attempt + 1 >= CATCH_UP_ATTEMPTS) {
+          this.onError(err, sub.member)
+          return
+        }
+        const delay = (this.options.catchUpRetryMs ?? 250) * 2 ** Math.min(attempt, 3)
+        setTimeout(() => {
+          if (!sub.removed) this.catchUp(sub, attempt + 1)
+        }, delay).unref()
       })
   }
 

@@ -68,6 +68,18 @@ if (redis) {
         checkpoint: nothing,
         lose: (broker) => withClient((c) => c.flushall()).then(() => same(broker)),
       },
+      'room keys expired': {
+        checkpoint: nothing,
+        lose: async (broker) => {
+          await withClient(async (c) => {
+            const keys = await c.keys('test-*-fenced')
+            if (keys.length === 0) throw new Error('no room keys to expire')
+            for (const key of keys) await c.pexpire(key, 1)
+            await until('they expired', async () => (await c.keys('test-*-fenced')).length === 0)
+          })
+          return broker
+        },
+      },
       'room keys evicted (maxmemory, allkeys-lru)': {
         checkpoint: nothing,
         lose: async (broker) => {

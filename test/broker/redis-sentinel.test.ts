@@ -7,15 +7,12 @@
  * (epoch, offset) given twice. The timeline is printed as a TAP comment.
  */
 import { randomUUID } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import t from 'tap'
 import type { StoredMessage } from '../../src/broker/broker.js'
 import { RedisBroker } from '../../src/broker/redis-broker.js'
 import type { Message } from '../../src/protocol/message.js'
-import { freePort } from '../helpers/ports.js'
-import { requireRedis, spawnRedis, testDir } from '../helpers/redis.js'
+import { requireRedis } from '../helpers/redis.js'
+import { startSentinelSet } from '../helpers/sentinel.js'
 
 const WAIT_MS = 20_000
 const NAME = 'relaymaster'
@@ -44,61 +41,15 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
 const binary = requireRedis(t)
 if (binary !== null) {
   t.test('failover: fast 503s, back within 5 s of the promotion, lost writes fenced', async (t) => {
-    const dir = testDir(t)
-    const [mPort, rPort, ...sPorts] = await Promise.all(Array.from({ length: 5 }, () => freePort()))
-    const plain = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-    const master = await spawnRedis(t, binary, dir, mPort!, ['--port', String(mPort), ...plain])
-    const replica = await spawnRedis(t, binary, dir, rPort!, [
-      '--port',
-      String(rPort),
-      ...plain,
-      '--replicaof',
-      '127.0.0.1',
-      String(mPort),
-    ])
-    const clients: Redis[] = []
-    const client = (port: number): Redis => {
-      const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true })
-      c.on('error', () => undefined)
-      clients.push(c)
-      return c
-    }
-    t.teardown(() => {
-      for (const c of clients) c.disconnect()
-    })
-    await until('the replica is in sync', async () =>
-      /master_link_status:up/.test(await client(rPort!).info('replication')),
-    )
-    for (const port of sPorts) {
-      const conf = join(dir, `sentinel-${port}.conf`)
-      writeFileSync(
-        conf,
-        [
-          `port ${port}`,
-          'bind 127.0.0.1',
-          `dir ${dir}`,
-          `sentinel monitor ${NAME} 127.0.0.1 ${mPort} 2`,
-          `sentinel down-after-milliseconds ${NAME} 500`,
-          `sentinel failover-timeout ${NAME} 2000`,
-          `sentinel parallel-syncs ${NAME} 1`,
-          '',
-        ].join('\n'),
-      )
-      await spawnRedis(t, binary, dir, port, [conf, '--sentinel'])
-    }
-    const sentinel = client(sPorts[0]!)
-    await until('the sentinels know each other and the replica', async () => {
-      const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', NAME)) as unknown[]
-      const others = (await sentinel.call('SENTINEL', 'SENTINELS', NAME)) as unknown[]
-      return replicas.length === 1 && others.length === 2
-    })
+    const set = await startSentinelSet(t, binary, NAME)
+    const { master, replica } = set
 
     const keyPrefix = `sentinel-${randomUUID()}:`
     const node = async (): Promise<RedisBroker> => {
       const broker = new RedisBroker({
         // With sentinels the URL's host is not used: the master is asked of them.
         url: 'redis://127.0.0.1:1',
-        sentinels: sPorts.map((p) => `127.0.0.1:${p}`),
+        sentinels: set.sentinels,
         sentinelName: NAME,
         keyPrefix,
         historySize: 100,
@@ -135,10 +86,7 @@ if (binary !== null) {
     replica.signal('SIGCONT')
     let promotedAt = 0
     const watchPromotion = (async () => {
-      await until('the replica is promoted', async () => {
-        const addr = (await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', NAME)) as string[]
-        return addr[1] === String(rPort)
-      })
+      await until('the replica is promoted', async () => (await set.masterPort()) === replica.port)
       promotedAt = Date.now()
     })()
     let slowest = 0

@@ -3,7 +3,8 @@
  * CA made here with openssl, the `default` user off and the relay's user holding exactly
  * the minimal ACL of docs (RELAY_ACL). Two nodes publish, read history, claim jtis and
  * share presence through it; a wrong password or CA is one clear error naming the URL
- * with the password masked.
+ * with the password masked: from the broker, and from the relay process at start-up (one
+ * line, exit 1; with broker.wait_for_redis, not ready and a log line saying why).
  */
 import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -12,6 +13,8 @@ import t from 'tap'
 import type { StoredMessage } from '../../src/broker/broker.js'
 import { RedisBroker, type RedisBrokerOptions } from '../../src/broker/redis-broker.js'
 import { freePort } from '../helpers/ports.js'
+import { requireBuild, spawnRelay } from '../helpers/process.js'
+import { redisNodeConfig, startRelayNode } from '../helpers/relay-node.js'
 import { requireRedis, spawnRedis, testDir } from '../helpers/redis.js'
 
 const WAIT_MS = 10_000
@@ -201,5 +204,46 @@ if (binary !== null) {
     )
     t.match(untrusted?.message, /certificate/, 'a wrong CA says so')
     t.notMatch(untrusted?.message, new RegExp(PASSWORD))
+
+    if (!requireBuild(t)) return
+    const relayConfig = (broker: Record<string, unknown>): string =>
+      redisNodeConfig(t, {
+        url,
+        key_prefix: PREFIX,
+        tls_ca_file: join(dir, 'server-ca.crt'),
+        connect_timeout_ms: 1000,
+        ...broker,
+      })
+    const masked = `rediss://relay:\\*\\*\\*@127\\.0\\.0\\.1:${port}/?`
+    for (const [what, broker, why] of [
+      ['a wrong password', { url: `rediss://relay:hunter2-bad@127.0.0.1:${port}` }, 'WRONGPASS'],
+      ['a wrong CA', { tls_ca_file: join(dir, 'other-ca.crt') }, 'certificate'],
+    ] as const) {
+      const relay = spawnRelay(t, [`--config=${relayConfig(broker)}`])
+      const { code } = await relay.exited()
+      t.equal(code, 1, `${what}: exit status 1`)
+      t.match(
+        relay.stderr(),
+        new RegExp(
+          `^tuleap-realtime: broker error: broker\\.url: Redis at ${masked} is unreachable after 1000 ms: [^\\n]*${why}[^\\n]*\\n$`,
+        ),
+        `${what}: one line naming the URL, password masked, and why`,
+      )
+      t.notMatch(relay.output(), /hunter2-bad/, 'never the password')
+    }
+    const waiting = await startRelayNode(t, {
+      url: `rediss://relay:hunter2-bad@127.0.0.1:${port}`,
+      key_prefix: PREFIX,
+      tls_ca_file: join(dir, 'server-ca.crt'),
+      connect_timeout_ms: 1000,
+      wait_for_redis: true,
+    })
+    t.match(await waiting.health(), { status: 503, body: { ready: false, live: true } })
+    const said = await waiting.waitForLine(
+      (line) => line.msg === 'Redis refuses or drops the connection; retrying',
+      'the reason it is not ready',
+    )
+    t.match(said, { level: 'warn', url: new RegExp(`^${masked}$`), err: /WRONGPASS/ })
+    t.notMatch(waiting.output(), /hunter2-bad/, 'never the password')
   })
 }

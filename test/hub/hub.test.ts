@@ -10,12 +10,14 @@ import type {
   StoredMessage,
 } from '../../src/broker/broker.js'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
+import { RelayError } from '../../src/errors.js'
 import { Hub, type HubOptions } from '../../src/hub/hub.js'
 import type { Message } from '../../src/protocol/message.js'
 import type { Member } from '../../src/hub/room.js'
 import { fakeMember, ThrowingMember } from '../helpers/fakes.js'
 import { testMessage } from '../helpers/messages.js'
 import { kanbanRights } from '../helpers/tokens.js'
+import { sleep, until } from '../helpers/wait.js'
 
 const member = fakeMember
 
@@ -39,6 +41,8 @@ class GatedBroker implements Broker {
   readonly drop = new Set<number>()
   historyCalls = 0
   failHistory = false
+  /** The next reads that fail as an unavailable broker does (Redis reconnecting). */
+  unavailableReads = 0
 
   constructor(readonly inner: MemoryBroker) {}
 
@@ -79,6 +83,10 @@ class GatedBroker implements Broker {
   history(roomId: string, since?: RoomPosition): Promise<HistoryResult> {
     this.historyCalls += 1
     if (this.failHistory) return Promise.reject(new Error('history unavailable'))
+    if (this.unavailableReads > 0) {
+      this.unavailableReads -= 1
+      return Promise.reject(new RelayError('RELAY_ERR_BROKER_UNAVAILABLE'))
+    }
     if (this.holding === 'call') {
       const answer = this.inner.history(roomId, since)
       return new Promise((resolve) => this.waiting.push(() => resolve(answer)))
@@ -120,7 +128,11 @@ function setup(
   const errors: [unknown, Member][] = []
   const hub = new Hub(
     broker,
-    { presenceMaxMembers: opts.presenceMaxMembers ?? 200, maxPending: opts.maxPending ?? 1000 },
+    {
+      presenceMaxMembers: opts.presenceMaxMembers ?? 200,
+      maxPending: opts.maxPending ?? 1000,
+      ...(opts.catchUpRetryMs === undefined ? {} : { catchUpRetryMs: opts.catchUpRetryMs }),
+    },
     (err, m) => {
       errors.push([err, m])
     },
@@ -365,6 +377,46 @@ t.test('a message lost on the way to the room is caught up from history', async 
   t.same(a.offsets(), [1, 2, 3], 'the gap is filled from history, then live resumes')
   await publish(message('42', 'm4'))
   t.same(a.offsets(), [1, 2, 3, 4])
+})
+
+t.test('a catch-up refused by an unavailable broker is tried again', async (t) => {
+  t.test('the member stays and gets what it missed once the broker answers', async (t) => {
+    const { hub, broker, errors, publish } = setup(t, { catchUpRetryMs: 1 })
+    const a = member()
+    await hub.subscribe(a, '42', { presence: false })
+    broker.drop.add(2)
+    await publish(message('42', 'm1'), message('42', 'm2'))
+    broker.unavailableReads = 3
+    await publish(message('42', 'm3'))
+    await until('the catch-up went through', () => a.offsets().length === 3)
+    t.same(a.offsets(), [1, 2, 3])
+    t.equal(broker.historyCalls, 5, 'the subscribe, three refusals, the catch-up')
+    t.same(errors, [], 'the member was not failed')
+  })
+  t.test('until the attempts run out: then the member is failed', async (t) => {
+    const { hub, broker, errors, publish } = setup(t, { catchUpRetryMs: 1 })
+    const a = member()
+    await hub.subscribe(a, '42', { presence: false })
+    broker.drop.add(1)
+    broker.unavailableReads = 1000
+    await publish(message('42', 'm1'), message('42', 'm2'))
+    await until('the member is failed', () => errors.length > 0)
+    t.match(errors, [[{ code: 'RELAY_ERR_BROKER_UNAVAILABLE' }, a]])
+    t.equal(broker.historyCalls, 21, 'the subscribe, then 20 attempts')
+  })
+  t.test('not once the member is gone', async (t) => {
+    const { hub, broker, errors, publish } = setup(t, { catchUpRetryMs: 1 })
+    const a = member()
+    await hub.subscribe(a, '42', { presence: false })
+    broker.drop.add(1)
+    broker.unavailableReads = 1000
+    await publish(message('42', 'm1'), message('42', 'm2'))
+    hub.unsubscribe(a, '42')
+    const calls = broker.historyCalls
+    await sleep(50)
+    t.ok(broker.historyCalls <= calls + 1, 'no more reads')
+    t.same(errors, [])
+  })
 })
 
 t.test('presence', async (t) => {
