@@ -47,6 +47,14 @@ for (const [name, io, transports] of clients) {
     })
     t.equal(answer.status, 200)
     t.same(await viewer.next('kanban_item:move'), { artifact_id: 7, in_column: 2, from_column: 1 })
+    if (transports[0] === 'polling') {
+      // Polling first, then the upgrade to WebSocket, as Tuleap's pages do.
+      const engine = viewer.socket.io.engine
+      if (engine.transport.name !== 'websocket') {
+        await new Promise<void>((resolve) => engine.once('upgrade', () => resolve()))
+      }
+      t.equal(engine.transport.name, 'websocket', 'upgraded from polling')
+    }
     await publishUnsigned(relay, {
       sender_user_id: null,
       sender_uuid: null,

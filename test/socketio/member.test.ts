@@ -2,6 +2,8 @@
 import { Clock } from '@tapjs/clock'
 import t from 'tap'
 import { messageFrame, presenceFrame, resyncFrame } from '../../src/protocol/server-frames.js'
+import type { MemberContext } from '../../src/socketio/member.js'
+import { WriteBatch } from '../../src/ws/write-batch.js'
 import { nowS } from '../helpers/tokens.js'
 import { fakeMember, stored } from './sio-fakes.js'
 
@@ -23,6 +25,28 @@ void t.test('a message is written once encoded, as emit(cmd, data)', async (t) =
   const tm = fakeMember('/testmanagement')
   tm.member.send(messageFrame(m))
   t.same(tm.socket.written, ['2/testmanagement,["kanban_item:move",{"artifact_id":7}]'])
+})
+
+void t.test('a WebSocket page’s writes of one turn leave together (corked)', async (t) => {
+  const { member, socket, ctx } = fakeMember()
+  ;(ctx as { batch?: MemberContext['batch'] }).batch = new WriteBatch()
+  const stream = { corks: 0, uncorks: 0 }
+  Object.assign(socket.conn.transport.socket, {
+    _socket: {
+      cork: () => (stream.corks += 1),
+      uncork: () => (stream.uncorks += 1),
+    },
+  })
+  member.send(messageFrame(stored('42', 'kanban:edit', 1)))
+  member.send(messageFrame(stored('42', 'kanban:edit', 2)))
+  t.same(stream, { corks: 1, uncorks: 0 }, 'corked once for the turn')
+  t.equal(socket.written.length, 2)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(stream, { corks: 1, uncorks: 1 }, 'uncorked at the end of the turn')
+  member.send(messageFrame(stored('42', 'kanban:edit', 3)))
+  t.same(stream, { corks: 2, uncorks: 1 }, 'a new turn, a new batch')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(stream.uncorks, 2)
 })
 
 void t.test('nothing is written to a closed, disconnected or closing socket', async (t) => {
