@@ -9,6 +9,7 @@ import { pathnameOf, type UpgradeDispatch } from '../http/upgrade.js'
 import type { Hub } from '../hub/hub.js'
 import type { RelayMetrics } from '../metrics.js'
 import { originAllowed, subscribeFrameBytes } from '../ws/endpoint.js'
+import { WriteBatch } from '../ws/write-batch.js'
 import { SocketIoMember, TESTMANAGEMENT_NSP, type MemberContext } from './member.js'
 import { encodeEvent, type EncodedEvent } from './packets.js'
 import { onSubscription, onToken, type SioSessionContext } from './session.js'
@@ -105,6 +106,7 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
       maxMalformed: config.max_malformed_frames,
     },
     metrics,
+    batch: new WriteBatch(),
     encode(m, nsp) {
       let byNsp = encoded.get(m)
       if (!byNsp) {

@@ -5,6 +5,7 @@ import type { StoredMessage } from '../broker/broker.js'
 import { messageOfFrame } from '../protocol/server-frames.js'
 import type { Member } from '../hub/room.js'
 import type { RelayMetrics } from '../metrics.js'
+import type { Corkable, WriteBatch } from '../ws/write-batch.js'
 import { queuedBytes, type EncodedEvent, type EngineSocket } from './packets.js'
 
 /** The namespace of Tuleap's Test Management pages. */
@@ -26,6 +27,8 @@ export interface MemberContext {
   encode(m: StoredMessage, nsp: string): EncodedEvent
   /** A member of `roomId` left (any node, any protocol): Test Management forgets its views. */
   left(roomId: string, uuid: string | null): void
+  /** Holds a WebSocket page's writes of one turn together, as on /ws (absent: no batching). */
+  readonly batch?: WriteBatch
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -39,7 +42,7 @@ const NO_GROUPS: ReadonlySet<string> = new Set()
  * backpressure bound as /ws. Control frames (presence, resync) become the events
  * Tuleap's pages know. Nothing here throws on what the peer does.
  */
-export class SocketIoMember implements Member {
+export class SocketIoMember implements Member, Corkable {
   userId = 0
   groups: ReadonlySet<string> = NO_GROUPS
   uuid: string | null = null
@@ -55,6 +58,8 @@ export class SocketIoMember implements Member {
   private expiryTimer: NodeJS.Timeout | undefined
   private graceTimer: NodeJS.Timeout | undefined
   private authTimer: NodeJS.Timeout | undefined
+  /** The TLS/TCP stream corked in the current batch, if any. */
+  private corked: Corkable | undefined
 
   constructor(
     readonly socket: Socket,
@@ -90,7 +95,26 @@ export class SocketIoMember implements Member {
       this.close(`more than ${this.ctx.limits.slowConsumerBytes} bytes queued`)
       return
     }
+    if (this.ctx.batch && !this.corked) {
+      // ws keeps its stream as `_socket`; Engine.IO's WebSocket transport keeps the ws.
+      const stream = (conn.transport.socket as { _socket?: Corkable } | undefined)?._socket
+      if (stream) {
+        this.corked = stream
+        this.ctx.batch.hold(this)
+      }
+    }
     conn.write(event.packet, event.options)
+  }
+
+  cork(): void {
+    this.corked?.cork()
+  }
+
+  /** The batch is flushed: what this turn wrote leaves now. */
+  uncork(): void {
+    const stream = this.corked
+    this.corked = undefined
+    stream?.uncork()
   }
 
   /** Hub frames other than messages: rare, so parsed here rather than typed through the hub. */

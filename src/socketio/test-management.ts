@@ -73,7 +73,7 @@ export class ExecutionPresences {
     return data
   }
 
-  /** The data last computed for `m`, without changing the state (null: none). */
+  /** The viewers of one execution, if it is listed. */
   private viewers(execution: string): Viewer[] | undefined {
     return this.executions.get(execution)
   }

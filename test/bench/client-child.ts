@@ -2,8 +2,8 @@
  * Load generator: one process holding many subscribers of one server under test. Each
  * subscriber records which sequence numbers of its room it received (loss and duplicate
  * check) and the publish-to-receive latency of each (from the timestamp in `data`).
- * relay and floor subscribers are `ws` clients; socket.io ones are socket.io-client
- * with the websocket transport only. Same TLS certificate, same loopback address.
+ * relay and floor subscribers are `ws` clients; socket.io ones (of the baseline, and
+ * of the relay's socket.io endpoint) are socket.io-client with the websocket transport only. Same TLS certificate, same loopback address.
  */
 import { createSecretKey } from 'node:crypto'
 import { Agent } from 'node:https'
@@ -23,6 +23,7 @@ import {
   type Kind,
 } from './common.js'
 import { serve } from './ipc.js'
+import { connectViewer } from './sio-viewer.js'
 
 /** How a client child is started. */
 export interface ClientOptions {
@@ -194,6 +195,27 @@ function connectSocketIo(o: ClientOptions, i: number): Promise<Sub> {
   })
 }
 
+async function connectRelayViewer(o: ClientOptions, i: number, token: string): Promise<Sub> {
+  const room = roomOf(i, o.rooms)
+  let close = (): void => undefined
+  const sub = newSub(room, o.maxSeq, () => {
+    close()
+  })
+  close = await connectViewer(o.port, agent as Agent, room, token, `bench-${i}`, {
+    message: (mark) => {
+      record(sub, mark)
+    },
+    error: () => {
+      errorFrames += 1
+    },
+    closed: (_reason, connected) => {
+      if (connected && !shuttingDown && !sub.closed) unexpectedCloses += 1
+      sub.closed = true
+    },
+  })
+  return sub
+}
+
 async function start(o: ClientOptions): Promise<ClientApi['start']['result']> {
   const t0 = Date.now()
   agent = new Agent({ secureContext: createSecureContext({ ca: o.ca }), maxCachedSessions: 0 })
@@ -218,7 +240,8 @@ async function start(o: ClientOptions): Promise<ClientApi['start']['result']> {
                   },
                 )
               : ''
-          subs.push(await connectWs(o, i, token))
+          if (o.kind === 'relaysio') subs.push(await connectRelayViewer(o, i, token))
+          else subs.push(await connectWs(o, i, token))
         }
       } catch (err) {
         failed += 1

@@ -4,23 +4,28 @@
  */
 
 /**
- * The servers under test: the relay, the `ws` floor, the socket.io 4 baseline, and the
- * relay as two nodes sharing one Redis: the publisher posts to node A, the
- * subscribers are split between A and B.
+ * The servers under test: the relay, the `ws` floor, the socket.io 4 baseline, the relay
+ * serving Tuleap's pages through its socket.io endpoint (`relaysio`: socket.io viewers,
+ * see sio-viewer.ts), and the relay as two nodes sharing one Redis: the publisher posts to
+ * node A, the subscribers are split between A and B.
  */
-export type Kind = 'relay' | 'floor' | 'socketio' | 'cluster'
-export const KINDS: readonly Kind[] = ['relay', 'floor', 'socketio', 'cluster']
+export type Kind = 'relay' | 'floor' | 'socketio' | 'relaysio' | 'cluster'
+export const KINDS: readonly Kind[] = ['relay', 'floor', 'socketio', 'relaysio', 'cluster']
 export const KIND_LABEL: Record<Kind, string> = {
   relay: 'relay',
   floor: 'floor',
   socketio: 'socket.io',
+  relaysio: 'relay socket.io',
   cluster: 'relay ×2 (Redis)',
 }
 
-/** What clients and publisher speak to a kind: the cluster is the relay's protocol. */
+/**
+ * What the publisher speaks to a kind: the cluster and the relay's socket.io viewers are
+ * published to as the relay is (signed `POST /message`).
+ */
 export type Protocol = 'relay' | 'floor' | 'socketio'
 export function protocolOf(kind: Kind): Protocol {
-  return kind === 'cluster' ? 'relay' : kind
+  return kind === 'cluster' || kind === 'relaysio' ? 'relay' : kind
 }
 
 /** Relay nodes a kind runs. */

@@ -31,11 +31,13 @@ export interface BenchParams {
 export const USAGE = `usage: npm run bench -- [options]
   (default)            full run: fan-out 1,000/5,000/10,000, idle memory at 10,000, publish
                        throughput (100 subscribers), many rooms (1,000 × 10); 3 runs; relay,
-                       floor, socket.io and cluster; median per metric; targets PASS/FAIL
+                       floor, socket.io, relaysio and cluster; median per metric; targets PASS/FAIL
   --quick              small sizes (fan-out 100/500, 50 rooms × 10), 1 run: a smoke check
   --runs N             runs per measurement
   --sizes A,B,...      fan-out room sizes
-  --kinds relay,floor,socketio,cluster
+  --kinds relay,floor,socketio,relaysio,cluster
+                       relaysio: the relay with Tuleap pages (socket.io-client, websocket
+                       transport) on its socket.io endpoint as subscribers
                        cluster: the relay as two nodes on one Redis (the bench starts its own
                        redis-server; left out when none is installed), publisher on node A,
                        subscribers split between A and B

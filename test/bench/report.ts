@@ -23,6 +23,10 @@ export interface Row {
   readonly relayOverSocketIo: number | null
   /** Two nodes on Redis over one node (beside the single-node figures). */
   readonly clusterOverRelay: number | null
+  /** The relay's socket.io viewers over the historic socket.io design. */
+  readonly sioOverSocketIo: number | null
+  /** The relay's socket.io viewers over its `/ws` ones. */
+  readonly sioOverRelay: number | null
   readonly runs: number
 }
 
@@ -76,6 +80,8 @@ function row<T extends { kind: Kind; loss?: Loss }>(
     relayOverFloor: ratio('relay', 'floor'),
     relayOverSocketIo: ratio('relay', 'socketio'),
     clusterOverRelay: ratio('cluster', 'relay'),
+    sioOverSocketIo: ratio('relaysio', 'socketio'),
+    sioOverRelay: ratio('relaysio', 'relay'),
     runs,
   }
 }
@@ -168,6 +174,14 @@ export function targets(m: Measurements, rows: readonly Row[]): Target[] {
         'relay/socket.io ≥ 3.00',
       ),
     )
+    out.push(
+      check(
+        `${r.scenario}: socket.io viewers' deliveries/s ≥ socket.io`,
+        r.sioOverSocketIo,
+        (x) => x >= 1,
+        'relay socket.io/socket.io ≥ 1.00',
+      ),
+    )
   }
   const p99 = rows
     .filter((x) => x.metric === 'latency p99 ms (steady)' && x.scenario.startsWith('fan-out'))
@@ -193,10 +207,12 @@ export function targets(m: Measurements, rows: readonly Row[]): Target[] {
       ),
     )
   }
-  const relayLoss = allLoss(m).filter((x) => x.kind === 'relay' || x.kind === 'cluster')
+  const relayLoss = allLoss(m).filter(
+    (x) => x.kind === 'relay' || x.kind === 'relaysio' || x.kind === 'cluster',
+  )
   const lost = relayLoss.filter((x) => !lossFree(x.loss))
   out.push({
-    name: 'relay (one node and two): zero messages lost',
+    name: 'relay (one node and two, /ws and socket.io viewers): zero messages lost',
     pass: relayLoss.length === 0 ? null : lost.length === 0,
     detail: `${relayLoss.length - lost.length}/${relayLoss.length} scenario runs complete, no loss, no duplicate`,
   })
@@ -223,8 +239,11 @@ export function table(rows: readonly Row[]): string {
     'relay/floor',
     'relay/sio',
     'relay ×2 Redis',
+    'relay sio',
+    'rsio/sio',
+    'rsio/relay',
   ]
-  const w = [34, 11, 11, 11, 12, 10, 15]
+  const w = [34, 11, 11, 11, 12, 10, 15, 11, 10, 11]
   const lines: string[] = []
   let scenario = ''
   lines.push(head.map((h, i) => (i === 0 ? h.padEnd(w[0] ?? 0) : pad(h, w[i] ?? 0))).join(''))
@@ -243,6 +262,9 @@ export function table(rows: readonly Row[]): string {
         pad(ratio(r.relayOverFloor), w[4] ?? 0),
         pad(ratio(r.relayOverSocketIo), w[5] ?? 0),
         pad(fmt(r.values.cluster), w[6] ?? 0),
+        pad(fmt(r.values.relaysio), w[7] ?? 0),
+        pad(ratio(r.sioOverSocketIo), w[8] ?? 0),
+        pad(ratio(r.sioOverRelay), w[9] ?? 0),
       ].join(''),
     )
   }

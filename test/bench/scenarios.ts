@@ -159,6 +159,12 @@ export async function setUp(
     const connectMs = Date.now() - t0
     const notes = connected.flatMap((c) => c.errors)
     await sleep(500)
+    // Every subscription the server has taken (a socket.io page's gets no answer).
+    const want = connected.reduce((n, c) => n + c.connected, 0)
+    for (let waited = 0; (await sampleAll(servers, false)).connections < want; waited += 100) {
+      if (waited > 60 * MS) throw new Error(`the server counts fewer than ${want} subscribers`)
+      await sleep(100)
+    }
     const after = await sampleAll(servers, true)
     if (snapshots) await server.call('snapshot', { file: snapshots.after }, 300 * MS)
     publisher = spawnChild<PublisherApi>({

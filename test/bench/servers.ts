@@ -5,6 +5,8 @@
  *   sent as one Buffer to every socket of the room named in the URL, no checks at all;
  * - socketio: what the historic Tuleap relay did: socket.io 4 over https, a token-less
  *   `join` event, a JSON POST whose handler loops over the room and `emit`s per socket;
+ * - relaysio: the relay, its subscribers being Tuleap pages on its socket.io endpoint
+ *   (connections() counts subscribed hub members: a Kanban page gets no answer);
  * - cluster: one relay node of a two-node cluster on one Redis (one child per node).
  */
 import { readFileSync } from 'node:fs'
@@ -40,6 +42,7 @@ export interface RunningServer {
 export function startServer(opts: ServerOptions): Promise<RunningServer> {
   switch (opts.kind) {
     case 'relay':
+    case 'relaysio':
     case 'cluster':
       return startRelay(opts)
     case 'floor':
@@ -69,7 +72,8 @@ async function startRelay(opts: ServerOptions): Promise<RunningServer> {
   await app.listen({ host: config.address, port: 0 })
   return {
     port: (app.server.address() as AddressInfo).port,
-    connections: () => app.relay.connections.size,
+    connections: () =>
+      opts.kind === 'relaysio' ? app.relay.hub.stats().members : app.relay.connections.size,
   }
 }
 

@@ -47,6 +47,14 @@ for (const [name, io, transports] of clients) {
     })
     t.equal(answer.status, 200)
     t.same(await viewer.next('kanban_item:move'), { artifact_id: 7, in_column: 2, from_column: 1 })
+    if (transports[0] === 'polling') {
+      // Polling first, then the upgrade to WebSocket, as Tuleap's pages do.
+      const engine = viewer.socket.io.engine
+      if (engine.transport.name !== 'websocket') {
+        await new Promise<void>((resolve) => engine.once('upgrade', () => resolve()))
+      }
+      t.equal(engine.transport.name, 'websocket', 'upgraded from polling')
+    }
     await publishUnsigned(relay, {
       sender_user_id: null,
       sender_uuid: null,
@@ -268,4 +276,26 @@ void t.test('socketio_paths [] turns socket.io off', async (t) => {
   const relay = await startRelay(t, { socketio_paths: [] })
   const answer = await relay.request('GET', '/socket.io/?EIO=4&transport=polling')
   t.equal(answer.status, 404)
+})
+
+void t.test('CORS with credentials only for the origins allowed_origins lists', async (t) => {
+  const handshake = '/socket.io/?EIO=4&transport=polling'
+  const open = await startRelay(t)
+  const plain = await open.request('GET', handshake, undefined, {
+    origin: 'https://tuleap.example.com',
+  })
+  t.equal(plain.status, 200)
+  t.notOk(plain.headers['access-control-allow-origin'], 'no allowed_origins: no CORS')
+
+  const relay = await startRelay(t, { allowed_origins: ['https://tuleap.example.com'] })
+  const tuleap = await relay.request('GET', handshake, undefined, {
+    origin: 'https://tuleap.example.com',
+  })
+  t.equal(tuleap.status, 200)
+  t.equal(tuleap.headers['access-control-allow-origin'], 'https://tuleap.example.com')
+  t.equal(tuleap.headers['access-control-allow-credentials'], 'true')
+  const other = await relay.request('GET', handshake, undefined, {
+    origin: 'https://elsewhere.example.com',
+  })
+  t.equal(other.status, 403, 'another origin is refused')
 })
