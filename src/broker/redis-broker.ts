@@ -61,6 +61,12 @@ export interface RedisBrokerOptions {
 const META_TTL_FLOOR_MS = 60 * 60 * 1000
 /** Released jti claims remembered while Redis is down, to release them once it is back. */
 const MAX_PENDING_RELEASES = 10_000
+/**
+ * How long a jti claim may stay in flight: longer than any publish can take (the command
+ * timeout, and WAIT for min_replicas_ack), short enough that a claim stranded by a
+ * failover does not hold the backend's retries for the whole jti window.
+ */
+const JTI_IN_FLIGHT_MS = 30_000
 
 /**
  * The several-node broker: history, offsets, epochs, jtis and presence in Redis,
@@ -277,7 +283,7 @@ export class RedisBroker implements Broker {
     }
     const { jti, ttlMs } = idempotency
     // SET NX in the claim script: of concurrent publishes under one jti, one stores.
-    const previous = await this.claimJti(jti, ttlMs)
+    const previous = await this.claimJti(jti, Math.min(ttlMs, JTI_IN_FLIGHT_MS))
     if (previous !== null) return { stored: [], accepted: previous, duplicate: true }
     let stored: StoredMessage[]
     try {
@@ -446,7 +452,10 @@ export class RedisBroker implements Broker {
       throw unavailable(err)
     }
     if (typeof reply !== 'string') return null
-    return reply === '' ? [] : (JSON.parse(reply) as Accepted)
+    // In flight: its publish may yet fail, so "duplicate" would be a promise not kept. The
+    // backend retries on 503 with the same jti, and gets the real answer then.
+    if (reply === '') throw unavailable(new Error('a publish with the same jti is in flight'))
+    return JSON.parse(reply) as Accepted
   }
 
   private async settleJti(jti: string, accepted: Accepted | null, ttlMs: number): Promise<void> {

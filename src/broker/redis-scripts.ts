@@ -142,8 +142,11 @@ return result
 /**
  * Claim a jti (SET NX PX), or answer what its first publish accepted. The value is
  * `<expiry ms by the caller's clock>|<accepted JSON, '' while in flight>`; an entry past
- * its expiry by the caller's clock is claimable again.
- * KEYS: jti. ARGV: now, ttl ms. Returns nil for a new claim, else the accepted JSON.
+ * its expiry by the caller's clock is claimable again. A claim in flight lives only for
+ * the in-flight ttl: a claim left behind by a node that lost Redis mid-publish blocks the
+ * backend's retries for that long at most, never for the whole jti window.
+ * KEYS: jti. ARGV: now, in-flight ttl ms. Returns nil for a new claim, '' for a claim still
+ * in flight, else the accepted JSON.
  */
 export const CLAIM_JTI_SCRIPT = `
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])

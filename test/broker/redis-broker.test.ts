@@ -276,10 +276,11 @@ function redisTests(redis: TestRedis): void {
     const again = await b.publish([message(room('jti'), 'm1')], { jti, ttlMs: 60_000 })
     t.same(again, { stored: [], accepted: first.accepted, duplicate: true }, 'node b: duplicate')
     const racing = `jti-${randomUUID()}`
-    const both = await Promise.all(
+    const both = await Promise.allSettled(
       [a, b].map((n) => n.publish([message(room('race'), 'm')], { jti: racing, ttlMs: 60_000 })),
     )
-    t.equal(both.filter((r) => !r.duplicate).length, 1, 'racing nodes: one publishes')
+    const published = both.filter((r) => r.status === 'fulfilled' && !r.value.duplicate)
+    t.equal(published.length, 1, 'racing nodes: one publishes')
   })
 
   t.test('a jti that could not be released is released once Redis is back', async (t) => {
@@ -309,6 +310,25 @@ function redisTests(redis: TestRedis): void {
       return answer === null
     })
     t.pass('a new claim: the backend may retry')
+  })
+
+  t.test('a claim stranded in flight answers 503, never an empty duplicate', async (t) => {
+    const { room, node } = cluster(t)
+    const a = await node()
+    const b = await node()
+    // A node that claimed, then lost Redis before storing or releasing (a failover).
+    const stranded = a as unknown as { claimJti(jti: string, ttlMs: number): Promise<unknown> }
+    const jti = `jti-${randomUUID()}`
+    t.equal(await stranded.claimJti(jti, 300), null, 'claimed, never settled')
+    await t.rejects(
+      b.publish([message(room('stranded'), 'm')], { jti, ttlMs: 60_000 }),
+      { code: 'RELAY_ERR_BROKER_UNAVAILABLE' },
+      'the retry is told to retry, not that the message was published',
+    )
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    const retried = await b.publish([message(room('stranded'), 'm')], { jti, ttlMs: 60_000 })
+    t.equal(retried.duplicate, false, 'once the in-flight claim lapses, the retry publishes')
+    t.equal(retried.stored.length, 1)
   })
 
   t.test('a subscriber connection that dropped is caught up from history', async (t) => {
