@@ -37,7 +37,7 @@ t.test('what the unit says', async (t) => {
   t.same(values('User'), ['tuleaprt'])
   t.same(values('Group'), ['tuleaprt'])
   t.same(values('Restart'), ['on-failure'])
-  t.same(values('StartLimitIntervalSec'), ['60s'], 'a broken config is not retried forever')
+  t.same(values('StartLimitIntervalSec'), ['300s'], 'a broken config is not retried forever')
   t.same(values('StartLimitBurst'), ['5'])
   t.ok(
     unit.indexOf('StartLimitBurst=') < unit.indexOf('[Service]'),
