@@ -32,13 +32,13 @@ export const SCHEMA = {
     sensitive: true,
   },
   full_path_ssl_cert: {
-    doc: 'PEM certificate (chain) served over TLS; read as root before privileges are dropped',
+    doc: 'PEM certificate (chain) served over TLS; read at start and on reload, so readable by the service user',
     format: String,
     default: '/etc/pki/tls/certs/localhost.cert.pem',
     env: 'TULEAP_REALTIME_SSL_CERT',
   },
   full_path_ssl_key: {
-    doc: 'PEM private key of the certificate; read as root before privileges are dropped',
+    doc: 'PEM private key of the certificate; read at start and on reload, so readable by the service user',
     format: String,
     default: '/etc/pki/tls/private/localhost.key.pem',
     env: 'TULEAP_REALTIME_SSL_KEY',

@@ -2,7 +2,7 @@
 /**
  * The process: argv, config, build app, listen, drop privileges, signals, exit codes.
  * This module alone owns the startup and shutdown order:
- * load config → read TLS files → listen → drop privileges → serve;
+ * load config → read TLS files → listen → drop privileges → tell systemd (Type=notify) → serve;
  * signal → stop accepting → close sockets with 1001 → close broker → flush logs → exit.
  */
 import { dirname, join } from 'node:path'
@@ -23,6 +23,7 @@ import {
 import { DEMO_PATH, demoPlugin } from './demo/plugin.js'
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
+import { notifyReady } from './notify.js'
 import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
 import { reloadRelay } from './reload.js'
 import { readTlsFiles } from './tls.js'
@@ -204,10 +205,11 @@ async function run(configFile: string | undefined): Promise<void> {
     fail(logger, 'uncaught exception', err)
   })
   const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
   logger.info(
     {
       address: config.address,
-      port: typeof address === 'object' && address ? address.port : config.port,
+      port,
       tls: config.tls,
       uid: ids.uid,
       gid: ids.gid,
@@ -216,6 +218,12 @@ async function run(configFile: string | undefined): Promise<void> {
     'tuleap-realtime listening',
   )
   if (dev) process.stderr.write(devBanner(config, dev))
+  // systemd (Type=notify): ready only now, listening and unprivileged.
+  await notifyReady({
+    env: process.env,
+    logger,
+    status: `listening on ${config.address} port ${port} as uid ${ids.uid}`,
+  })
 }
 
 async function runCommand(command: Command, args: string[]): Promise<number> {

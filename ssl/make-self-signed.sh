@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Make a self-signed certificate and key for tuleap-realtime.
 #
 #   ssl/make-self-signed.sh CERT_FILE KEY_FILE [NAME [SAN]]
@@ -8,7 +8,7 @@
 # IP:127.0.0.1,IP:::1). Browsers and PHP's curl check the SAN, not the common name.
 # The key is written with mode 0600 and never overwritten: remove it to make a new one.
 # For production, use a certificate from your CA instead (see docs/operations.md, "Certificates").
-set -euo pipefail
+set -eu
 
 if [ $# -lt 2 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
   sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
