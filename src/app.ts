@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import type { Server as TlsServer } from 'node:tls'
 import type { Logger } from 'pino'
 import { createRekeyableVerifier, type RekeyableVerifier } from './auth/token.js'
 import type { Broker } from './broker/broker.js'
@@ -20,6 +21,7 @@ import { UpgradeDispatch } from './http/upgrade.js'
 import { Hub } from './hub/hub.js'
 import { createLogger } from './log.js'
 import type { TlsFiles } from './tls.js'
+import { startTicketKeys, type TicketKeys } from './tls-tickets.js'
 import type { Connection } from './ws/connection.js'
 import { wsEndpoint } from './ws/endpoint.js'
 import { attachSocketIo } from './socketio/endpoint.js'
@@ -37,6 +39,8 @@ export interface Relay {
   readonly upgrades: UpgradeDispatch
   /** Token verification; its key is replaced by a reload (src/reload.ts). */
   readonly verifier: RekeyableVerifier
+  /** The TLS session-ticket key's rotation (null without TLS); a reload rotates it too. */
+  readonly tickets: TicketKeys | null
 }
 
 declare module 'fastify' {
@@ -174,7 +178,8 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   upgrades.attach(app.server, (request, response) => {
     app.routing(request, response)
   })
-  app.decorate('relay', { config, broker, hub, connections, upgrades, verifier })
+  const tickets = options.tls ? startTicketKeys(app.server as unknown as TlsServer) : null
+  app.decorate('relay', { config, broker, hub, connections, upgrades, verifier, tickets })
   installErrorHandlers(app, metrics)
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -210,6 +215,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   }
 
   app.addHook('onClose', async () => {
+    tickets?.stop()
     await broker.close()
   })
   return app

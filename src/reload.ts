@@ -38,7 +38,7 @@ function needingRestart(running: Config, next: Config): string[] {
 /**
  * Re-read the configuration from `source` (the file and environment the relay started
  * with) and apply the reloadable keys: new TLS handshakes get the new certificate (open
- * connections keep theirs), tokens are verified with the new key, the log level changes.
+ * connections keep theirs) and a new session-ticket key (src/tls-tickets.ts), tokens are verified with the new key, the log level changes.
  * All or nothing: on any error the running state is kept and a ConfigError says why.
  * Returns the configuration now in force (reloadable keys new, the others as running).
  */
@@ -65,6 +65,8 @@ export function reloadRelay(
     }
     // Throws, before anything changed, if the pair does not load (already checked above).
     ;(app.server as unknown as TlsServer).setSecureContext({ cert: tls.cert, key: tls.key })
+    // A new session-ticket key too: sessions of the old certificate resume no more.
+    app.relay.tickets?.rotate()
   }
   const keyChanged = next.nodejs_server_jwt_private_key !== running.nodejs_server_jwt_private_key
   if (keyChanged) app.relay.verifier.setKey(next.nodejs_server_jwt_private_key)

@@ -13,7 +13,7 @@ import type { BenchParams } from './params.js'
 import { profileText, summariseProfile } from './profile.js'
 import { median, type Measurements } from './report.js'
 import { lossFree, setUp, tearDown, type BenchEnv } from './scenarios.js'
-import { manyRooms, throughput } from './workloads.js'
+import { manyRooms, throughput, type BurstResult } from './workloads.js'
 
 const kb = (b: number): string => `${(b / 1024).toFixed(1)} KB`
 const num = (x: number): string => Math.round(x).toLocaleString('en-US')
@@ -74,7 +74,9 @@ export async function measure(
           go: async () => {
             const r = await manyRooms(env, kind, p.manyRooms, `run${run + 1}-rooms`)
             m.manyRooms.push(r)
-            return `${num(r.publishesPerSec)} publishes/s, ${num(r.deliveriesPerSec)} deliveries/s, steady p50 ${r.steady.p50.toFixed(1)} / p99 ${r.steady.p99.toFixed(1)} ms, ${lossFree(r.loss) ? 'no loss' : `LOSS ${JSON.stringify(r.loss)}`}`
+            const b = (x: BurstResult): string =>
+              `${num(x.publishesPerSec)}/s (${x.serverCpuUsPerPublish.toFixed(0)} µs CPU)`
+            return `publishes: 1 publisher ${b(r.single)}, ${p.manyRooms.parallel} in parallel ${b(r.parallel)}, PHP-style full handshake ${b(r.phpFull)}, resumed ${b(r.phpResumed)} (${r.phpResumed.resumed}/${r.phpResumed.count} resumed); steady p50 ${r.steady.p50.toFixed(1)} / p99 ${r.steady.p99.toFixed(1)} ms, ${lossFree(r.loss) ? 'no loss' : `LOSS ${JSON.stringify(r.loss)}`}`
           },
         })
     }
@@ -162,7 +164,7 @@ export function profileReport(
     ...m.manyRooms.map((r) => ({
       ...r,
       what: `many rooms (${r.rooms})`,
-      cpu: `${r.publishesPerSec.toFixed(0)} publishes/s`,
+      cpu: `${r.single.publishesPerSec.toFixed(0)} publishes/s from one publisher`,
     })),
   ]
   for (const r of results) {

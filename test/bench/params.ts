@@ -42,6 +42,7 @@ export const USAGE = `usage: npm run bench -- [options]
                        redis-server; left out when none is installed), publisher on node A,
                        subscribers split between A and B
   --scenarios fanout,throughput,rooms
+  --rooms N            many rooms: N rooms of 10 (default 1,000)
   --profile [N]        relay fan-out at N (default 10,000) once, server under --cpu-prof;
                        prints where the server's CPU goes while publishing (--kinds to
                        profile the baselines too, --scenarios to profile the others)
@@ -99,6 +100,7 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
       profile: { type: 'boolean', default: false },
       heap: { type: 'boolean', default: false },
       idle: { type: 'boolean', default: false },
+      rooms: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -126,8 +128,17 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
   const runs = values.runs === undefined ? (quick || single ? 1 : 3) : Number(values.runs)
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs: a positive integer')
   const manyRooms: ManyRoomsParams = quick
-    ? { rooms: 50, perRoom: 10, steadyRate: 100, burstConcurrency: 8, clientProcesses: 2 }
-    : { rooms: 1000, perRoom: 10, steadyRate: 200, burstConcurrency: 8, clientProcesses: 4 }
+    ? { rooms: 50, perRoom: 10, steadyRate: 100, parallel: 4, phpPublishes: 50, clientProcesses: 2 }
+    : {
+        rooms: values.rooms === undefined ? 1000 : Number(values.rooms),
+        perRoom: 10,
+        steadyRate: 200,
+        parallel: 4,
+        phpPublishes: 500,
+        clientProcesses: 4,
+      }
+  if (!Number.isInteger(manyRooms.rooms) || manyRooms.rooms < 1)
+    throw new Error('--rooms: a positive integer')
   const idleN = count ?? (mode === 'heap' ? 2000 : 10_000)
   const kinds =
     mode === 'profile'

@@ -6,6 +6,7 @@
  */
 import { createSecretKey, type KeyObject } from 'node:crypto'
 import { Agent, request } from 'node:https'
+import { TLSSocket } from 'node:tls'
 import jwt from 'jsonwebtoken'
 import { CMD, kanbanData, KANBAN_RIGHTS, nowUs, PHASE, protocolOf, type Kind } from './common.js'
 import { serve } from './ipc.js'
@@ -28,7 +29,16 @@ export interface PublishRun {
   /** Before the first request was written, and after the last answer was read. */
   readonly startUs: number
   readonly endUs: number
+  /** Requests whose TLS connection resumed an earlier session (new connections only). */
+  readonly resumed: number
 }
+
+/**
+ * How a burst's requests reach the server: over the kept-alive sockets, or each over a new
+ * TLS connection as `curl` from PHP does, with a full handshake every time or resuming the
+ * previous connection's session (a ticket).
+ */
+export type Connect = 'keepalive' | 'full' | 'resumed'
 
 /** The publisher child's API. */
 export type PublisherApi = {
@@ -40,7 +50,13 @@ export type PublisherApi = {
   }
   /** `count` messages back to back, `concurrency` in flight. */
   burst: {
-    args: { rooms: string[]; count: number; concurrency: number; phase: number }
+    args: {
+      rooms: string[]
+      count: number
+      concurrency: number
+      phase: number
+      connect?: Connect
+    }
     result: PublishRun
   }
   /** Bodies built in advance (`pool` of them), then as many requests as `durationMs` allows. */
@@ -60,6 +76,10 @@ interface Body {
 
 let opts: PublisherOptions
 let agent: Agent
+/** One new TLS connection per request, no session cache: a full handshake each time. */
+let fullAgent: Agent
+/** One new TLS connection per request, resuming the last session the server gave. */
+let resumingAgent: Agent
 let secret: KeyObject
 const seqs = new Map<string, number>()
 
@@ -103,31 +123,46 @@ function build(room: string, phase: number): Body {
 }
 
 /** POST one body; resolves with the status (0 on a transport error). */
-function post(b: Body): Promise<{ status: number; error?: string }> {
+function post(
+  b: Body,
+  via: Agent = agent,
+): Promise<{ status: number; error?: string; resumed: boolean }> {
   return new Promise((resolve) => {
+    const fresh = via !== agent
     const req = request(
       {
         host: '127.0.0.1',
         port: opts.port,
         method: 'POST',
         path: b.path,
-        agent,
-        headers: { 'content-type': b.type, 'content-length': b.body.length },
+        agent: via,
+        headers: {
+          'content-type': b.type,
+          'content-length': b.body.length,
+          ...(fresh ? { connection: 'close' } : {}),
+        },
         timeout: 60_000,
       },
       (res) => {
+        const socket = res.socket
+        const resumed = fresh && socket instanceof TLSSocket && socket.isSessionReused()
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () => {
           const status = res.statusCode ?? 0
-          if (status === 200) resolve({ status })
-          else resolve({ status, error: `${status} ${Buffer.concat(chunks).toString('utf8')}` })
+          if (status === 200) resolve({ status, resumed })
+          else
+            resolve({
+              status,
+              resumed,
+              error: `${status} ${Buffer.concat(chunks).toString('utf8')}`,
+            })
         })
       },
     )
     req.on('timeout', () => req.destroy(new Error('request timed out')))
     req.on('error', (err) => {
-      resolve({ status: 0, error: err.message })
+      resolve({ status: 0, error: err.message, resumed: false })
     })
     req.end(b.body)
   })
@@ -137,11 +172,13 @@ class Tally {
   sent = 0
   failed = 0
   firstError: string | null = null
+  resumed = 0
   readonly startUs = nowUs()
 
-  async send(b: Body): Promise<void> {
-    const r = await post(b)
+  async send(b: Body, via?: Agent): Promise<void> {
+    const r = await post(b, via)
     this.sent += 1
+    if (r.resumed) this.resumed += 1
     if (r.status !== 200) {
       this.failed += 1
       this.firstError ??= r.error ?? String(r.status)
@@ -155,6 +192,7 @@ class Tally {
       firstError: this.firstError,
       startUs: this.startUs,
       endUs: nowUs(),
+      resumed: this.resumed,
     }
   }
 }
@@ -178,11 +216,12 @@ async function steady(a: PublisherApi['steady']['args']): Promise<PublishRun> {
 
 async function burst(a: PublisherApi['burst']['args']): Promise<PublishRun> {
   const tally = new Tally()
+  const via = a.connect === 'full' ? fullAgent : a.connect === 'resumed' ? resumingAgent : agent
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < a.count) {
       const i = next++
-      await tally.send(build(a.rooms[i % a.rooms.length] ?? '', a.phase))
+      await tally.send(build(a.rooms[i % a.rooms.length] ?? '', a.phase), via)
     }
   }
   await Promise.all(Array.from({ length: Math.min(a.concurrency, a.count) }, worker))
@@ -214,6 +253,8 @@ serve<PublisherApi>(
     start: (o) => {
       opts = o
       agent = new Agent({ keepAlive: true, maxSockets: o.sockets, ca: o.ca })
+      fullAgent = new Agent({ keepAlive: false, maxCachedSessions: 0, ca: o.ca })
+      resumingAgent = new Agent({ keepAlive: false, maxCachedSessions: 16, ca: o.ca })
       secret = createSecretKey(Buffer.from(o.key, 'utf8'))
       return null
     },

@@ -2,6 +2,7 @@
  * Publish throughput into a room of 100, and many small rooms. (Fan-out: fanout.ts.)
  */
 import { PHASE, roomOf, type Kind, type Latency } from './common.js'
+import type { Connect } from './publisher-child.js'
 import {
   collect,
   Deliveries,
@@ -102,8 +103,20 @@ export interface ManyRoomsParams {
   readonly rooms: number
   readonly perRoom: number
   readonly steadyRate: number
-  readonly burstConcurrency: number
+  /** Publishers in parallel in the second burst (the first has one). */
+  readonly parallel: number
+  /** Publishes of each PHP-style phase (a new TLS connection each). */
+  readonly phpPublishes: number
   readonly clientProcesses: number
+}
+
+/** One burst of publishes: how fast, and the server's CPU for each. */
+export interface BurstResult {
+  readonly publishesPerSec: number
+  readonly serverCpuUsPerPublish: number
+  /** Publishes whose new TLS connection resumed a session (PHP-style phases). */
+  readonly resumed: number
+  readonly count: number
 }
 
 /** One many-rooms measurement. */
@@ -113,16 +126,26 @@ export interface ManyRoomsResult {
   readonly subscribers: number
   readonly connectMs: number
   readonly steady: Latency
-  readonly burst: Latency
-  readonly publishesPerSec: number
-  readonly deliveriesPerSec: number
+  /** One publisher, one kept-alive connection, one publish at a time. */
+  readonly single: BurstResult
+  /** `parallel` such publishers at once. */
+  readonly parallel: BurstResult
+  /** PHP-style: a new TLS connection per publish, full handshake each time. */
+  readonly phpFull: BurstResult
+  /** PHP-style: a new TLS connection per publish, resuming the previous session. */
+  readonly phpResumed: BurstResult
   readonly tag: string
   /** Monotonic µs windows of the steady and burst phases, to cut a CPU profile to them. */
   readonly windows: [number, number][]
   readonly loss: Loss
 }
 
-/** `rooms` rooms of `perRoom`: one message per room at a steady rate, then a burst of two per room. */
+/**
+ * `rooms` rooms of `perRoom`: one message per room at a steady rate (latency); then, each
+ * as fast as it goes, two per room from one kept-alive publisher, two per room from
+ * `parallel` publishers at once, and `phpPublishes` from one publisher opening a new TLS
+ * connection for each (without, then with, session resumption).
+ */
 export async function manyRooms(
   env: BenchEnv,
   kind: Kind,
@@ -136,8 +159,8 @@ export async function manyRooms(
       subscribers: p.rooms * p.perRoom,
       rooms: p.rooms,
       clientProcesses: p.clientProcesses,
-      maxSeq: 16,
-      publisherSockets: 8,
+      maxSeq: 16 + Math.ceil((2 * p.phpPublishes) / p.rooms),
+      publisherSockets: p.parallel,
     },
     tag,
   )
@@ -164,32 +187,48 @@ export async function manyRooms(
       ),
     )
     const steadyEnd = await d.add(p.rooms * per, 60 * MS)
-    const count = 2 * p.rooms
-    const run = tally(
-      s,
-      await s.publisher.call(
-        'burst',
-        { rooms, count, concurrency: p.burstConcurrency, phase: PHASE.burst },
-        120 * MS,
-      ),
-    )
-    const end = await d.add(count * per, 120 * MS)
+    const windows: [number, number][] = [[steadyRun.startUs, steadyEnd]]
+    const burst = async (
+      count: number,
+      concurrency: number,
+      connect: Connect,
+    ): Promise<BurstResult> => {
+      const cpu0 = await sampleAll(s.servers, false)
+      const run = tally(
+        s,
+        await s.publisher.call(
+          'burst',
+          { rooms, count, concurrency, phase: PHASE.burst, connect },
+          180 * MS,
+        ),
+      )
+      const end = await d.add(count * per, 120 * MS)
+      const cpu1 = await sampleAll(s.servers, false)
+      windows.push([run.startUs, end])
+      return {
+        publishesPerSec: count / ((end - run.startUs) / 1e6),
+        serverCpuUsPerPublish: (cpu1.cpuUs - cpu0.cpuUs) / count,
+        resumed: run.resumed,
+        count,
+      }
+    }
+    const single = await burst(2 * p.rooms, 1, 'keepalive')
+    const parallel = await burst(2 * p.rooms, p.parallel, 'keepalive')
+    const phpFull = await burst(p.phpPublishes, 1, 'full')
+    const phpResumed = await burst(p.phpPublishes, 1, 'resumed')
     const c = await collect(s, d.incomplete)
-    const seconds = (end - run.startUs) / 1e6
     return {
       kind,
       rooms: p.rooms,
       subscribers: s.subscribers,
       connectMs: s.connectMs,
       steady: c.latency(PHASE.steady),
-      burst: c.latency(PHASE.burst),
-      publishesPerSec: count / seconds,
-      deliveriesPerSec: (count * per) / seconds,
+      single,
+      parallel,
+      phpFull,
+      phpResumed,
       tag,
-      windows: [
-        [steadyRun.startUs, steadyEnd],
-        [run.startUs, end],
-      ],
+      windows,
       loss: c.loss,
     }
   } finally {

@@ -57,3 +57,34 @@ t.test('flush by hand sends at once and leaves nothing for the timer', async (t)
   await nextTurn()
   t.same(a.log, ['cork', 'uncork'])
 })
+
+t.test('a batch older than its budget is sent from within the loop that adds to it', async (t) => {
+  let clock = 0
+  const batch = new WriteBatch(2, () => clock)
+  const streams = Array.from({ length: 100 }, () => new Stream())
+  // The first 64 holds take no time: nothing is sent before the end of the turn.
+  for (const s of streams.slice(0, 64)) batch.hold(s)
+  t.equal(
+    streams.slice(0, 64).filter((s) => s.corked === 1).length,
+    64,
+    'within the budget, everything is held',
+  )
+  // The loop has now run for longer than the budget: the next look at the clock sends.
+  clock = 5
+  for (const s of streams.slice(64)) batch.hold(s)
+  t.equal(
+    streams.slice(0, 64).filter((s) => s.corked === 0).length,
+    64,
+    'what was held before the 65th hold (a look at the clock) left at once',
+  )
+  t.equal(
+    streams.slice(64).filter((s) => s.corked === 1).length,
+    36,
+    'the new batch is held: its budget starts again',
+  )
+  await nextTurn()
+  t.ok(
+    streams.every((s) => s.corked === 0 && s.log.join() === 'cork,uncork'),
+    'each stream corked and uncorked once',
+  )
+})
