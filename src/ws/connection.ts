@@ -3,7 +3,7 @@ import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
 import { errorFrame } from './frames.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
-import type { Member } from '../hub/room.js'
+import type { Member } from '../hub/member.js'
 import type { Corkable, WriteBatch } from './write-batch.js'
 
 /** What a connection needs of its socket: a `ws` WebSocket in production. */
