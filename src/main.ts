@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /**
  * The process: argv, config, build app, listen, drop privileges, signals, exit codes.
- * This module alone owns the startup and shutdown order:
- * load config → read TLS files → listen → drop privileges → serve;
- * signal → stop accepting → close sockets with 1001 → close broker → flush logs → exit.
+ * This module owns the startup order:
+ * load config → read TLS files → build the app → listen → drop privileges → serve.
+ * On SIGTERM or SIGINT it hands over to src/shutdown.ts, which owns the shutdown order:
+ * refuse new requests → close every subscriber (/ws with 1001, socket.io pages by closing
+ * their transport) → stop listening → close the broker → flush logs → exit, bounded by
+ * shutdown_timeout_ms.
  */
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -25,6 +28,7 @@ import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
 import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
 import { reloadRelay } from './reload.js'
+import { shutdownProcess } from './shutdown.js'
 import { readTlsFiles } from './tls.js'
 
 const EXIT_OK = 0
@@ -67,41 +71,6 @@ function devBanner(config: Config, dev: DevSetup): string {
     `    node dist/src/main.js publish --config=${dev.configFile} --url=${base} --room=42 --cmd=demo:hello --data='{"hello":"world"}'`,
     '',
   ].join('\n')
-}
-
-async function shutdown(
-  app: FastifyInstance,
-  logger: Logger,
-  signal: string,
-  timeoutMs: number,
-): Promise<never> {
-  logger.info({ signal }, 'shutting down')
-  const force = setTimeout(() => {
-    logger.warn(
-      { timeout_ms: timeoutMs },
-      'connections still open at the shutdown timeout: terminating them',
-    )
-    for (const conn of app.relay.connections) conn.ws.terminate()
-    // HTTP requests still in progress (a slow publish body) would otherwise hold
-    // app.close() until their own timeouts, well past shutdown_timeout_ms.
-    app.server.closeAllConnections()
-    // Last resort, if closing still hangs (e.g. the broker): exit rather than linger.
-    setTimeout(() => {
-      logger.error({ timeout_ms: timeoutMs }, 'still closing after terminating every connection')
-      logger.flush()
-      process.exit(EXIT_FAILURE)
-    }, timeoutMs)
-  }, timeoutMs)
-  force.unref()
-  try {
-    await app.close()
-  } catch (err) {
-    logger.error({ err }, 'error while closing')
-  }
-  clearTimeout(force)
-  logger.info('stopped')
-  logger.flush()
-  process.exit(EXIT_OK)
 }
 
 async function run(configFile: string | undefined): Promise<void> {
@@ -179,7 +148,7 @@ async function run(configFile: string | undefined): Promise<void> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return
     stopping = true
-    void shutdown(app, logger, signal, config.shutdown_timeout_ms)
+    void shutdownProcess(app, logger, signal, config.shutdown_timeout_ms)
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
