@@ -23,7 +23,6 @@ import {
   type Config,
   type ConfigSource,
 } from './config.js'
-import { DEMO_PATH, demoPlugin } from './demo/plugin.js'
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
 import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
@@ -57,11 +56,11 @@ function fail(logger: Logger, message: string, err?: unknown): never {
   process.exit(EXIT_FAILURE)
 }
 
-function devBanner(config: Config, dev: DevSetup): string {
+function devBanner(config: Config, dev: DevSetup, demoPath: string): string {
   const base = `https://${config.address}:${config.port}`
   return [
     'tuleap-realtime is running in development mode',
-    `  Kanban demo: ${base}${DEMO_PATH} (open it in two tabs, as alice, bob and carol)`,
+    `  Kanban demo: ${base}${demoPath} (open it in two tabs, as alice, bob and carol)`,
     `  WebSocket:   wss://${config.address}:${config.port}/ws`,
     `  Publish:     POST ${base}/message`,
     `  Key:         ${dev.configFile} (nodejs_server_jwt_private_key; generated, mode 0600)`,
@@ -115,8 +114,12 @@ async function run(configFile: string | undefined): Promise<void> {
     if (err instanceof BrokerStartError) fail(logger, `broker error: ${err.message}`)
     throw err
   }
+  let demoPath = ''
   if (dev) {
     // Development mode only, never with --config: the Kanban demo and its stand-in backend.
+    // Imported here, not at the top: a production start never loads the demo's code.
+    const { DEMO_PATH, demoPlugin } = await import('./demo/plugin.js')
+    demoPath = DEMO_PATH
     await app.register(demoPlugin, {
       key: config.nodejs_server_jwt_private_key,
       ca: tls?.cert ?? null,
@@ -184,7 +187,7 @@ async function run(configFile: string | undefined): Promise<void> {
     },
     'tuleap-realtime listening',
   )
-  if (dev) process.stderr.write(devBanner(config, dev))
+  if (dev) process.stderr.write(devBanner(config, dev, demoPath))
 }
 
 async function runCommand(command: Command, args: string[]): Promise<number> {
