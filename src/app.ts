@@ -25,6 +25,7 @@ import { startTicketKeys, type TicketKeys } from './tls-tickets.js'
 import type { Connection } from './ws/connection.js'
 import { wsEndpoint } from './ws/endpoint.js'
 import { attachSocketIo } from './socketio/endpoint.js'
+import { installShutdownOrder } from './shutdown.js'
 
 /** The relay's parts, reachable from the fastify instance (health, metrics, tests). */
 export interface Relay {
@@ -99,7 +100,8 @@ const PENDING_PER_HISTORY = 10
 
 /**
  * Build the relay as a fastify instance, not yet listening. The caller owns `listen`
- * and `close`; closing the app closes WebSockets with 1001 and then the broker.
+ * and `close`; closing the app follows the shutdown order of src/shutdown.ts (every
+ * subscriber first, the broker last).
  */
 export async function buildApp(config: Config, options: BuildOptions): Promise<FastifyInstance> {
   const logger = options.logger ?? createLogger(config.log_level)
@@ -214,9 +216,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     })
   }
 
-  app.addHook('onClose', async () => {
-    tickets?.stop()
-    await broker.close()
-  })
+  app.addHook('onClose', () => tickets?.stop())
+  installShutdownOrder(app, { connections, socketIo }, broker)
   return app
 }

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 /**
  * The process: argv, config, build app, listen, drop privileges, signals, exit codes.
- * This module alone owns the startup and shutdown order:
- * load config → read TLS files → listen → drop privileges → tell systemd (Type=notify) → serve;
- * signal → stop accepting → close sockets with 1001 → close broker → flush logs → exit.
+ * This module owns the startup order:
+ * load config → read TLS files → build the app → listen → drop privileges → tell systemd
+ * (Type=notify) → serve.
+ * On SIGTERM or SIGINT it hands over to src/shutdown.ts, which owns the shutdown order:
+ * refuse new requests → close every subscriber (/ws with 1001, socket.io pages by closing
+ * their transport) → stop listening → close the broker → flush logs → exit, bounded by
+ * shutdown_timeout_ms.
  */
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -20,12 +24,12 @@ import {
   type Config,
   type ConfigSource,
 } from './config.js'
-import { DEMO_PATH, demoPlugin } from './demo/plugin.js'
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
 import { notifyReady } from './notify.js'
 import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
 import { reloadRelay } from './reload.js'
+import { shutdownProcess } from './shutdown.js'
 import { readTlsFiles } from './tls.js'
 
 const EXIT_OK = 0
@@ -54,11 +58,11 @@ function fail(logger: Logger, message: string, err?: unknown): never {
   process.exit(EXIT_FAILURE)
 }
 
-function devBanner(config: Config, dev: DevSetup): string {
+function devBanner(config: Config, dev: DevSetup, demoPath: string): string {
   const base = `https://${config.address}:${config.port}`
   return [
     'tuleap-realtime is running in development mode',
-    `  Kanban demo: ${base}${DEMO_PATH} (open it in two tabs, as alice, bob and carol)`,
+    `  Kanban demo: ${base}${demoPath} (open it in two tabs, as alice, bob and carol)`,
     `  WebSocket:   wss://${config.address}:${config.port}/ws`,
     `  Publish:     POST ${base}/message`,
     `  Key:         ${dev.configFile} (nodejs_server_jwt_private_key; generated, mode 0600)`,
@@ -68,41 +72,6 @@ function devBanner(config: Config, dev: DevSetup): string {
     `    node dist/src/main.js publish --config=${dev.configFile} --url=${base} --room=42 --cmd=demo:hello --data='{"hello":"world"}'`,
     '',
   ].join('\n')
-}
-
-async function shutdown(
-  app: FastifyInstance,
-  logger: Logger,
-  signal: string,
-  timeoutMs: number,
-): Promise<never> {
-  logger.info({ signal }, 'shutting down')
-  const force = setTimeout(() => {
-    logger.warn(
-      { timeout_ms: timeoutMs },
-      'connections still open at the shutdown timeout: terminating them',
-    )
-    for (const conn of app.relay.connections) conn.ws.terminate()
-    // HTTP requests still in progress (a slow publish body) would otherwise hold
-    // app.close() until their own timeouts, well past shutdown_timeout_ms.
-    app.server.closeAllConnections()
-    // Last resort, if closing still hangs (e.g. the broker): exit rather than linger.
-    setTimeout(() => {
-      logger.error({ timeout_ms: timeoutMs }, 'still closing after terminating every connection')
-      logger.flush()
-      process.exit(EXIT_FAILURE)
-    }, timeoutMs)
-  }, timeoutMs)
-  force.unref()
-  try {
-    await app.close()
-  } catch (err) {
-    logger.error({ err }, 'error while closing')
-  }
-  clearTimeout(force)
-  logger.info('stopped')
-  logger.flush()
-  process.exit(EXIT_OK)
 }
 
 async function run(configFile: string | undefined): Promise<void> {
@@ -147,8 +116,12 @@ async function run(configFile: string | undefined): Promise<void> {
     if (err instanceof BrokerStartError) fail(logger, `broker error: ${err.message}`)
     throw err
   }
+  let demoPath = ''
   if (dev) {
     // Development mode only, never with --config: the Kanban demo and its stand-in backend.
+    // Imported here, not at the top: a production start never loads the demo's code.
+    const { DEMO_PATH, demoPlugin } = await import('./demo/plugin.js')
+    demoPath = DEMO_PATH
     await app.register(demoPlugin, {
       key: config.nodejs_server_jwt_private_key,
       ca: tls?.cert ?? null,
@@ -180,7 +153,7 @@ async function run(configFile: string | undefined): Promise<void> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return
     stopping = true
-    void shutdown(app, logger, signal, config.shutdown_timeout_ms)
+    void shutdownProcess(app, logger, signal, config.shutdown_timeout_ms)
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
@@ -217,7 +190,7 @@ async function run(configFile: string | undefined): Promise<void> {
     },
     'tuleap-realtime listening',
   )
-  if (dev) process.stderr.write(devBanner(config, dev))
+  if (dev) process.stderr.write(devBanner(config, dev, demoPath))
   // systemd (Type=notify): ready only now, listening and unprivileged.
   await notifyReady({
     env: process.env,

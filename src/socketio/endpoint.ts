@@ -31,6 +31,11 @@ export interface SocketIoOptions {
 /** The socket.io side of the relay: how many Engine.IO connections are open. */
 export interface SocketIoEndpoint {
   connectionCount(): number
+  /**
+   * Close every page's transport (the shutdown order of src/shutdown.ts calls it): a
+   * transport close, after which socket.io clients reconnect.
+   */
+  close(): void
 }
 
 /** Engine.IO's ping timeout: a page silent this long after a ping is dropped. */
@@ -46,7 +51,10 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
   const { config, hub, broker, metrics } = opts
   const engines: { prefix: string; engine: EngineServer }[] = []
   const count = (): number => engines.reduce((n, e) => n + e.engine.clientsCount, 0)
-  if (config.socketio_paths.length === 0) return { connectionCount: count }
+  const close = (): void => {
+    for (const { engine } of engines) engine.close()
+  }
+  if (config.socketio_paths.length === 0) return { connectionCount: count, close }
 
   // Test Management state per room, derived from the room's broker stream (see
   // test-management.ts); opened by the first local page of the room, closed by the last.
@@ -242,9 +250,5 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
     })
     done()
   })
-  app.addHook('preClose', (done) => {
-    for (const { engine } of engines) engine.close()
-    done()
-  })
-  return { connectionCount: count }
+  return { connectionCount: count, close }
 }

@@ -3,7 +3,7 @@ import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
 import { errorFrame } from './frames.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
-import type { Member } from '../hub/room.js'
+import type { Member } from '../hub/member.js'
 import type { Corkable, WriteBatch } from './write-batch.js'
 
 /** What a connection needs of its socket: a `ws` WebSocket in production. */
@@ -58,18 +58,16 @@ export function nextConnectionId(): number {
  * consumer with 4009; nothing here throws on what the peer does.
  */
 export class Connection implements Member, Corkable {
-  userId = 0
-  groups: ReadonlySet<string> = NO_GROUPS
-  uuid: string | null = null
-  /** Whether the first subscribe has fixed `uuid` (docs/protocol.md §5.1: it must stay the same). */
-  uuidSet = false
-
-  exp = 0
-  expired = false
-  authenticated = false
-  /** Set by the heartbeat sweep, cleared by the peer's pong. */
-  alive = true
-  closed = false
+  // Every field is written here alone; other modules read them and call the methods below.
+  #userId = 0
+  #groups: ReadonlySet<string> = NO_GROUPS
+  #uuid: string | null = null
+  #uuidFixed = false
+  #exp = 0
+  #expired = false
+  #authenticated = false
+  #alive = true
+  #closed = false
   private malformed = 0
   private windowStart = 0
   private windowFrames = 0
@@ -86,12 +84,82 @@ export class Connection implements Member, Corkable {
 
   constructor(
     readonly id: number,
-    readonly ws: Socket,
+    private readonly ws: Socket,
     private readonly baseLog: FastifyBaseLogger,
     private readonly limits: ConnectionLimits,
     private readonly metrics: RelayMetrics = NO_METRICS,
     private readonly batching: Batching | null = null,
   ) {}
+
+  get userId(): number {
+    return this.#userId
+  }
+  get groups(): ReadonlySet<string> {
+    return this.#groups
+  }
+  /** The tab's uuid, fixed by the first subscribe (docs/protocol.md §5.1). */
+  get uuid(): string | null {
+    return this.#uuid
+  }
+  /** Whether the first subscribe has fixed `uuid` (it must then stay the same). */
+  get uuidFixed(): boolean {
+    return this.#uuidFixed
+  }
+  /** The current token's expiry, in seconds since the epoch. */
+  get exp(): number {
+    return this.#exp
+  }
+  /** True between the current token's expiry and a refresh (docs/protocol.md §5.3). */
+  get expired(): boolean {
+    return this.#expired
+  }
+  /** Whether a token was accepted (the first subscribe carries it). */
+  get authenticated(): boolean {
+    return this.#authenticated
+  }
+  /** Whether the peer answered since the heartbeat's last ping. */
+  get alive(): boolean {
+    return this.#alive
+  }
+  /** Closed by us or by the peer: nothing is written any more. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Fix the connection's uuid at its first subscribe; later calls change nothing. */
+  fixUuid(uuid: string | null): void {
+    if (this.#uuidFixed) return
+    this.#uuid = uuid
+    this.#uuidFixed = true
+  }
+
+  /** The peer answered a ping, or sent a frame: it is alive. */
+  markAlive(): void {
+    this.#alive = true
+  }
+
+  /**
+   * One heartbeat visit: terminate a peer that did not answer the previous ping,
+   * otherwise ping it and wait for its answer (`markAlive`).
+   */
+  ping(): void {
+    if (!this.#alive) {
+      this.log.info('no pong since the previous ping: terminating')
+      this.terminate()
+      return
+    }
+    this.#alive = false
+    try {
+      this.ws.ping()
+    } catch {
+      this.terminate()
+    }
+  }
+
+  /** Destroy the socket now, without a close handshake (silent peer, shutdown timeout). */
+  terminate(): void {
+    this.ws.terminate()
+  }
 
   /**
    * A logger bound to this connection's id. Made on use, not held: connections log
@@ -102,7 +170,7 @@ export class Connection implements Member, Corkable {
   }
 
   send(frame: Buffer): void {
-    if (this.closed) return
+    if (this.#closed) return
     const queued = this.ws.bufferedAmount
     if (queued > this.limits.slowConsumerBytes) {
       this.close(CLOSE.SLOW_CONSUMER, `more than ${this.limits.slowConsumerBytes} bytes queued`)
@@ -155,8 +223,8 @@ export class Connection implements Member, Corkable {
 
   /** Close with a code of the table, once; logged once. */
   close(close: Close, detail?: string): void {
-    if (this.closed) return
-    this.closed = true
+    if (this.#closed) return
+    this.#closed = true
     this.clearTimers()
     if (close === CLOSE.SLOW_CONSUMER) this.metrics.slowConsumer()
     else if (close.code >= 4000) this.metrics.refused(`close_${close.code}`)
@@ -175,7 +243,7 @@ export class Connection implements Member, Corkable {
 
   /** The peer went away: stop timers. */
   closedByPeer(): void {
-    this.closed = true
+    this.#closed = true
     this.clearTimers()
   }
 
@@ -203,12 +271,12 @@ export class Connection implements Member, Corkable {
    * expired before (the caller then catches its rooms up).
    */
   applyToken(claims: SubscriberClaims, nowMs: number): boolean {
-    const wasExpired = this.expired
-    this.userId = claims.userId
-    this.groups = claims.groups
-    this.exp = claims.exp
-    this.authenticated = true
-    this.expired = false
+    const wasExpired = this.#expired
+    this.#userId = claims.userId
+    this.#groups = claims.groups
+    this.#exp = claims.exp
+    this.#authenticated = true
+    this.#expired = false
     clearTimeout(this.expiryTimer)
     clearTimeout(this.graceTimer)
     this.graceTimer = undefined
@@ -217,7 +285,7 @@ export class Connection implements Member, Corkable {
   }
 
   private armExpiry(nowMs: number): void {
-    const delay = (this.exp + CLOCK_TOLERANCE_S) * 1000 - nowMs
+    const delay = (this.#exp + CLOCK_TOLERANCE_S) * 1000 - nowMs
     this.expiryTimer = setTimeout(
       () => {
         if (delay > MAX_TIMER_MS) this.armExpiry(Date.now())
@@ -228,8 +296,8 @@ export class Connection implements Member, Corkable {
   }
 
   private expire(): void {
-    if (this.closed) return
-    this.expired = true
+    if (this.#closed) return
+    this.#expired = true
     this.sendError('JWTExpired', 'token expired: send a {"type":"token"} frame with a new one')
     this.graceTimer = setTimeout(() => {
       this.close(CLOSE.UNAUTHORIZED, 'token expired and not refreshed')

@@ -114,8 +114,10 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         socket.terminate()
       }
     },
+    // The connections are closed by the shutdown order (src/shutdown.ts), before this runs.
+    // (The plugin's default preClose would close a client list that clientTracking: false
+    // does not keep, and call `done` twice.)
     preClose(done) {
-      for (const conn of connections) conn.close(CLOSE.GOING_AWAY)
       done()
     },
   })
@@ -174,11 +176,11 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
       }
       connections.add(conn)
       socket.on('message', (data, isBinary) => {
-        conn.alive = true
+        conn.markAlive()
         handleFrame(ctx, conn, data as Buffer, isBinary)
       })
       socket.on('pong', () => {
-        conn.alive = true
+        conn.markAlive()
       })
       socket.on('close', (code) => {
         conn.closedByPeer()

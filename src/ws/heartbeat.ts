@@ -19,37 +19,24 @@ export const SLICES = 50
 
 /**
  * One timer for all connections (the ws README's broken-connection recipe), each
- * connection visited once per `intervalMs`, one slice of them at a time (by id): a
- * connection that has not answered its previous ping is terminated, the others are
- * pinged. A connection's pong (or any frame) sets `alive` back.
+ * connection visited (`Connection.ping`) once per `intervalMs`, one slice of them at a
+ * time (by id): a connection that has not answered its previous ping is terminated, the
+ * others are pinged. A connection's pong (or any frame) marks it alive again.
  */
 export function startHeartbeat(
   connections: ReadonlySet<Connection>,
   intervalMs: number,
 ): Heartbeat {
-  const visit = (conn: Connection): void => {
-    if (!conn.alive) {
-      conn.log.info('no pong since the previous ping: terminating')
-      conn.ws.terminate()
-      return
-    }
-    conn.alive = false
-    try {
-      conn.ws.ping()
-    } catch {
-      conn.ws.terminate()
-    }
-  }
   let slice = 0
   const step = (): void => {
-    for (const conn of connections) if (conn.id % SLICES === slice) visit(conn)
+    for (const conn of connections) if (conn.id % SLICES === slice) conn.ping()
     slice = (slice + 1) % SLICES
   }
   const timer = setInterval(step, Math.max(1, Math.round(intervalMs / SLICES)))
   timer.unref()
   return {
     sweep: () => {
-      for (const conn of connections) visit(conn)
+      for (const conn of connections) conn.ping()
     },
     step,
     stop: () => {

@@ -69,7 +69,7 @@ async function subscribe(
     return
   }
   // The first subscribe that gets this far sets the uuid (or none) for the connection.
-  if (conn.uuidSet && f.uuid !== undefined && f.uuid !== conn.uuid) {
+  if (conn.uuidFixed && f.uuid !== undefined && f.uuid !== conn.uuid) {
     malformed(conn, 'uuid must stay the same for the whole connection', room)
     return
   }
@@ -78,10 +78,7 @@ async function subscribe(
     return
   }
   if (claims && conn.applyToken(claims, ctx.now())) ctx.hub.resume(conn)
-  if (!conn.uuidSet) {
-    conn.uuid = f.uuid ?? null
-    conn.uuidSet = true
-  }
+  conn.fixUuid(f.uuid ?? null)
 
   await ctx.hub.subscribe(conn, room, {
     presence: f.presence,

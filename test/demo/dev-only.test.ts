@@ -1,11 +1,12 @@
 /**
  * The demo exists in development mode only: the real process serves it without --config
- * and never with one.
+ * and never with one, and never even loads its code with one.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { devCert, devDir, freePort, httpsGet, startRelay } from './dev-relay.js'
+import { moduleRecorder } from '../helpers/module-recorder.js'
 import { requireBuild } from '../helpers/process.js'
 import { requireOpenssl } from '../helpers/tools.js'
 
@@ -17,7 +18,8 @@ t.test('the demo is served in development mode and never with --config', async (
   const dir = devDir(t)
   const port = await freePort()
 
-  const dev = await startRelay(t, { port, dev: dir })
+  const devModules = moduleRecorder(dir, 'dev-modules')
+  const dev = await startRelay(t, { port, dev: dir, nodeArgs: devModules.nodeArgs })
   await dev.waitFor(`Kanban demo: https://127.0.0.1:${port}/demo/`)
   t.pass('the banner names the demo')
   const ca = devCert(dir)
@@ -33,6 +35,10 @@ t.test('the demo is served in development mode and never with --config', async (
   t.equal((await httpsGet(port, '/demo/api/board?user=alice', ca)).status, 200, 'the board')
   t.same(await dev.stop(), { code: 0, signal: null })
   t.ok(existsSync(join(dir, 'demo-board.json')), 'the board file is in the development folder')
+  t.ok(
+    devModules.loaded().some((url) => url.endsWith('/dist/src/demo/plugin.js')),
+    'development mode loads the demo',
+  )
 
   // The same key and certificate, from a config file: no demo.
   const key = (
@@ -50,7 +56,12 @@ t.test('the demo is served in development mode and never with --config', async (
       ...(process.getuid?.() === 0 ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
     }),
   )
-  const configured = await startRelay(t, { port, args: [`--config=${configFile}`] })
+  const modules = moduleRecorder(dir)
+  const configured = await startRelay(t, {
+    port,
+    args: [`--config=${configFile}`],
+    nodeArgs: modules.nodeArgs,
+  })
   t.notMatch(configured.output(), 'Kanban demo')
   for (const path of [
     '/demo',
@@ -64,4 +75,12 @@ t.test('the demo is served in development mode and never with --config', async (
   }
   t.equal((await httpsGet(port, '/health', ca)).status, 200, 'the relay itself answers')
   t.same(await configured.stop(), { code: 0, signal: null })
+  const loaded = modules.loaded()
+  const started = loaded.some((url) => url.endsWith('/src/main.js'))
+  t.ok(started, 'the recorder saw the relay start')
+  t.same(
+    loaded.filter((url) => url.includes('/demo/')),
+    [],
+    'with --config, no demo module',
+  )
 })

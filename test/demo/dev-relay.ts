@@ -28,15 +28,15 @@ export function devDir(t: Test): string {
 
 /**
  * Start the relay on `port` and wait for its "listening" line. `dev`: development mode
- * with that folder; otherwise `args` carries --config.
+ * with that folder; otherwise `args` carries --config. `nodeArgs` go to node itself.
  */
 export async function startRelay(
   t: Test,
-  options: { port: number; dev?: string; args?: string[] },
+  options: { port: number; dev?: string; args?: string[]; nodeArgs?: string[] },
 ): Promise<RelayProcess> {
   const env: NodeJS.ProcessEnv = { TULEAP_REALTIME_PORT: String(options.port) }
   if (options.dev !== undefined) env.TULEAP_REALTIME_DEV_DIR = options.dev
-  const relay = spawnRelay(t, options.args ?? [], { env })
+  const relay = spawnRelay(t, options.args ?? [], { env, nodeArgs: options.nodeArgs ?? [] })
   await relay.waitFor('"msg":"tuleap-realtime listening"')
   return Object.assign(relay, { port: options.port })
 }

@@ -1,7 +1,9 @@
 /** Fakes of the relay's small interfaces, for unit tests of the hub and the connections. */
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
-import type { Member } from '../../src/hub/room.js'
+import type { HistoryResult, RoomPosition, StoredMessage } from '../../src/broker/broker.js'
+import type { Member } from '../../src/hub/member.js'
+import { Subscription, type SubscriptionFeed } from '../../src/hub/subscription.js'
 import type { Socket } from '../../src/ws/connection.js'
 
 import type { Frame } from './relay.js'
@@ -110,4 +112,45 @@ export class FakeSocket implements Socket {
   frames(): Record<string, unknown>[] {
     return this.sent.map((b) => JSON.parse(b.toString('utf8')) as Record<string, unknown>)
   }
+}
+
+/** One history read a FakeFeed was asked for, answered when the test says. */
+export interface HistoryRead {
+  readonly since: RoomPosition
+  answer(result: { epoch: string; offset: number; messages: readonly StoredMessage[] | null }): void
+  fail(err: Error): void
+}
+
+/**
+ * A subscription's feed whose history reads wait for the test: `reads` lists them in
+ * order; `errors` records what the subscription reported.
+ */
+export class FakeFeed implements SubscriptionFeed {
+  readonly reads: HistoryRead[] = []
+  readonly errors: [unknown, Member][] = []
+
+  constructor(
+    readonly maxPending = 10,
+    readonly catchUpRetryMs = 1,
+  ) {}
+
+  readonly history = (since: RoomPosition): Promise<HistoryResult> =>
+    new Promise((resolve, reject) => {
+      this.reads.push({ since, answer: resolve, fail: reject })
+    })
+
+  readonly onError = (err: unknown, member: Member): void => {
+    this.errors.push([err, member])
+  }
+}
+
+/** A subscription of `member` to room 42, already live at `position` (nothing replayed). */
+export function liveSubscription(
+  member: Member,
+  feed: SubscriptionFeed,
+  position: RoomPosition = { epoch: 'e1', offset: 0 },
+): Subscription {
+  const sub = new Subscription(member, '42', feed)
+  sub.start(position, position.offset, [])
+  return sub
 }

@@ -66,9 +66,12 @@ export function cleanEnv(): NodeJS.ProcessEnv {
  * so the pid is node's), without NODE_OPTIONS: tap adds its process tracker there, and the
  * tracker fails at exit once the relay has dropped its privileges.
  */
-export const relayCommand = (args: readonly string[]): [string, string[]] => [
+export const relayCommand = (
+  args: readonly string[],
+  nodeArgs: readonly string[] = [],
+): [string, string[]] => [
   'env',
-  ['-u', 'NODE_OPTIONS', process.execPath, mainJs, ...args],
+  ['-u', 'NODE_OPTIONS', process.execPath, ...nodeArgs, mainJs, ...args],
 ]
 
 /** Fails `t` and returns false when dist/src/main.js has not been built. */
@@ -192,9 +195,9 @@ export function spawnProcess(
 export function spawnRelay(
   t: Teardown,
   args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[] } = {},
 ): Spawned {
-  return spawnProcess(t, ...relayCommand(args), {
+  return spawnProcess(t, ...relayCommand(args, options.nodeArgs), {
     cwd: options.cwd,
     env: { ...cleanEnv(), ...options.env },
   })

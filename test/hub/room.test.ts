@@ -1,48 +1,33 @@
 import t from 'tap'
 import { parseRights } from '../../src/auth/rights.js'
-import { isVisible, Room, type Member, type Subscription } from '../../src/hub/room.js'
-import { fakeMember, ThrowingMember } from '../helpers/fakes.js'
+import type { Member } from '../../src/hub/member.js'
+import { Room } from '../../src/hub/room.js'
+import type { Subscription } from '../../src/hub/subscription.js'
+import { FakeFeed, fakeMember, liveSubscription, ThrowingMember } from '../helpers/fakes.js'
 import { storedMessage } from '../helpers/messages.js'
 import { kanbanRights } from '../helpers/tokens.js'
 
 const member = fakeMember
 const msg = storedMessage
 
-function setup(opts: { maxPending?: number; presenceMax?: number } = {}): {
+function setup(opts: { presenceMax?: number } = {}): {
   room: Room
-  caughtUp: Subscription[]
+  feed: FakeFeed
   errors: [unknown, Member][]
-  join: (m: Member, extra?: Partial<Subscription>) => Subscription
+  join: (m: Member, extra?: { presence?: boolean; replaying?: boolean }) => Subscription
 } {
-  const caughtUp: Subscription[] = []
+  const feed = new FakeFeed()
   const errors: [unknown, Member][] = []
-  const room = new Room(
-    '42',
-    opts.maxPending ?? 10,
-    opts.presenceMax ?? 200,
-    (sub) => {
-      caughtUp.push(sub)
-    },
-    (err, m) => {
-      errors.push([err, m])
-    },
-  )
-  const join = (m: Member, extra: Partial<Subscription> = {}): Subscription => {
-    const sub: Subscription = {
-      member: m,
-      room,
-      presence: false,
-      epoch: 'e1',
-      offset: 0,
-      pending: null,
-      removed: false,
-      ...extra,
-    }
-    room.subs.add(sub)
-    if (sub.presence) room.watchers.add(sub)
+  const room = new Room('42', opts.presenceMax ?? 200, (err, m) => {
+    errors.push([err, m])
+  })
+  const join = (m: Member, extra: { presence?: boolean; replaying?: boolean } = {}) => {
+    const sub = liveSubscription(m, feed)
+    if (extra.replaying === true) sub.hold()
+    room.join(sub, extra.presence ?? false)
     return sub
   }
-  return { room, caughtUp, errors, join }
+  return { room, feed, errors, join }
 }
 
 t.test('dispatch delivers in order, once, the same Buffer to everyone', async (t) => {
@@ -54,7 +39,7 @@ t.test('dispatch delivers in order, once, the same Buffer to everyone', async (t
   for (const n of [1, 2, 3]) room.dispatch(msg(n))
   t.same(a.offsets(), [1, 2, 3])
   t.same(b.offsets(), [1, 2, 3])
-  t.equal(subA.offset, 3)
+  t.equal(subA.position.offset, 3)
   t.equal(a.buffers[0], b.buffers[0], 'one Buffer shared by every recipient')
   room.dispatch(msg(2))
   room.dispatch(msg(3))
@@ -77,7 +62,7 @@ t.test('the listener is bound once and dispatches', async (t) => {
 })
 
 t.test('expired members are skipped and keep their position', async (t) => {
-  const { room, join, caughtUp } = setup()
+  const { room, join, feed } = setup()
   const a = member(1)
   const b = member(2)
   const subA = join(a)
@@ -86,12 +71,12 @@ t.test('expired members are skipped and keep their position', async (t) => {
   room.dispatch(msg(1))
   t.same(a.offsets(), [])
   t.same(b.offsets(), [1])
-  t.equal(subA.offset, 0, 'not advanced: resume() catches it up from history')
-  t.same(caughtUp, [])
+  t.equal(subA.position.offset, 0, 'not advanced: resume() catches it up from history')
+  t.same(feed.reads, [])
 })
 
 t.test('rights filter, evaluated against the member’s current groups', async (t) => {
-  const { room, join, caughtUp } = setup()
+  const { room, join, feed } = setup()
   const rights = parseRights(kanbanRights({ tracker: ['@ug_1'] }))
   const allowed = member(1, ['@ug_1'])
   const denied = member(2, ['@ug_10'])
@@ -101,8 +86,8 @@ t.test('rights filter, evaluated against the member’s current groups', async (
   room.dispatch(msg(2))
   t.same(allowed.offsets(), [1, 2])
   t.same(denied.offsets(), [2], 'no rights message, but the next one arrives without a gap')
-  t.equal(subDenied.offset, 2)
-  t.same(caughtUp, [], 'a filtered message is not a gap')
+  t.equal(subDenied.position.offset, 2)
+  t.same(feed.reads, [], 'a filtered message is not a gap')
 })
 
 t.test('sender exclusion', async (t) => {
@@ -122,15 +107,6 @@ t.test('sender exclusion', async (t) => {
   t.same(sender.offsets(), [2])
 })
 
-t.test('isVisible', async (t) => {
-  const m = member(101, ['@ug_1'], 'tab-a')
-  t.ok(isVisible(msg(1), m))
-  t.notOk(isVisible(msg(1, { sender_user_id: 101, sender_uuid: 'tab-a' }), m))
-  t.ok(isVisible(msg(1, { sender_user_id: 102, sender_uuid: 'tab-a' }), m))
-  t.ok(isVisible(msg(1, { sender_user_id: null, sender_uuid: 'tab-a' }), m))
-  t.notOk(isVisible(msg(1, { rights: parseRights(kanbanRights()) }), m))
-})
-
 t.test('a member that throws in send does not stop the others', async (t) => {
   const { room, join, errors } = setup()
   const before = member(1)
@@ -144,7 +120,7 @@ t.test('a member that throws in send does not stop the others', async (t) => {
   }, 'dispatch contains the failure')
   t.same(before.offsets(), [1])
   t.same(after.offsets(), [1], 'the member after the thrower still receives')
-  t.equal(subThrower.offset, 1)
+  t.equal(subThrower.position.offset, 1)
   t.equal(errors.length, 1, 'the failure is reported')
   t.equal(errors[0]?.[1], thrower, 'with the member that failed')
   t.match(errors[0]?.[0], { message: 'socket exploded' })
@@ -169,64 +145,6 @@ t.test('a throwing watcher does not stop presence frames to the others', async (
   t.equal(errors[0]?.[1], thrower, 'the failure is reported')
 })
 
-t.test('a gap or a new epoch hands the subscription to catch-up', async (t) => {
-  const { room, join, caughtUp } = setup()
-  const a = member(1)
-  const sub = join(a)
-  room.dispatch(msg(1))
-  room.dispatch(msg(3))
-  t.same(a.offsets(), [1], 'offset 3 is not delivered over the gap')
-  t.same(caughtUp, [sub])
-  t.same(
-    sub.pending?.map((m) => m.offset),
-    [3],
-    'the message waits in pending',
-  )
-  room.dispatch(msg(4))
-  t.same(
-    sub.pending?.map((m) => m.offset),
-    [3, 4],
-    'later messages wait behind it',
-  )
-  t.equal(caughtUp.length, 1, 'one catch-up at a time')
-
-  const b = member(2)
-  const subB = join(b, { offset: 4 })
-  room.dispatch(msg(1, { epoch: 'e2' }))
-  t.same(b.offsets(), [])
-  t.equal(caughtUp[1], subB, 'an epoch change also catches up')
-})
-
-t.test('a member that falls too far behind a replay overflows', async (t) => {
-  const { room, join } = setup({ maxPending: 2 })
-  const a = member(1)
-  const sub = join(a, { pending: [] })
-  room.dispatch(msg(1))
-  room.dispatch(msg(2))
-  t.equal(a.overflows, 0)
-  room.dispatch(msg(3))
-  t.equal(a.overflows, 1)
-  t.same(
-    sub.pending?.map((m) => m.offset),
-    [1, 2],
-    'pending stays bounded',
-  )
-  t.same(a.frames, [], 'nothing sent during the replay')
-})
-
-t.test('deliverTo (the replay path)', async (t) => {
-  const { room, join } = setup()
-  const a = member(1, ['@site_active'], 'tab-a')
-  const sub = join(a, { offset: 1 })
-  room.deliverTo(sub, msg(1))
-  room.deliverTo(sub, msg(2))
-  room.deliverTo(sub, msg(2))
-  room.deliverTo(sub, msg(3, { epoch: 'other' }))
-  room.deliverTo(sub, msg(4, { sender_user_id: 1, sender_uuid: 'tab-a' }))
-  t.same(a.offsets(), [2])
-  t.equal(sub.offset, 4, 'an excluded message still moves the position')
-})
-
 t.test('presence', async (t) => {
   const { room, join } = setup({ presenceMax: 3 })
   const a = member(1)
@@ -244,7 +162,7 @@ t.test('presence', async (t) => {
   t.equal(a.frames.length, 1, 'not to the member itself')
 
   const c = member(3, [], null)
-  const subC = join(c, { presence: true, pending: [] })
+  const subC = join(c, { presence: true, replaying: true })
   room.announce(subB, 'leave')
   t.same(c.frames, [], 'not to a member still replaying')
   t.equal(a.frames.length, 2)

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { createTokenVerifier } from '../../src/auth/token.js'
 import type { Hub } from '../../src/hub/hub.js'
-import type { Member } from '../../src/hub/room.js'
+import type { Member } from '../../src/hub/member.js'
 import type { SocketIoMember } from '../../src/socketio/member.js'
 import {
   NODEJS_SERVER_VERSION,

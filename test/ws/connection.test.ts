@@ -291,3 +291,31 @@ t.test('batching holds less than half of slow_consumer_bytes', async (t) => {
   t.equal(uncorks, 1, 'flushed at once')
   t.same(ws.closes, [], 'and not taken for a slow consumer')
 })
+
+t.test('the uuid is fixed once, by the first subscribe', async (t) => {
+  const { conn } = setup(t)
+  t.notOk(conn.uuidFixed)
+  t.equal(conn.uuid, null)
+  conn.fixUuid('tab-a')
+  t.ok(conn.uuidFixed)
+  conn.fixUuid('tab-b')
+  t.equal(conn.uuid, 'tab-a', 'a later subscribe does not change it')
+  const none = setup(t).conn
+  none.fixUuid(null)
+  none.fixUuid('tab-c')
+  t.equal(none.uuid, null, 'no uuid at the first subscribe: none for the connection')
+})
+
+t.test('ping: a peer that answered is pinged, a silent one terminated', async (t) => {
+  const { conn, ws } = setup(t)
+  conn.ping()
+  t.equal(ws.pings, 1)
+  t.notOk(conn.alive)
+  conn.markAlive()
+  conn.ping()
+  t.equal(ws.pings, 2)
+  conn.ping()
+  t.equal(ws.terminated, 1, 'no answer to the previous ping')
+  conn.terminate()
+  t.equal(ws.terminated, 2, 'terminate() destroys the socket at once')
+})

@@ -39,14 +39,14 @@ t.test('sweep pings live connections and terminates silent ones', async (t) => {
   t.notOk(a.conn.alive, 'marked until a pong arrives')
   t.notOk(b.conn.alive)
 
-  a.conn.alive = true // a's pong (or any frame) arrived
+  a.conn.markAlive() // a's pong (or any frame) arrived
   hb.sweep()
   t.equal(a.ws.pings, 2, 'a answered: pinged again')
   t.equal(a.ws.terminated, 0)
   t.equal(b.ws.terminated, 1, 'b did not answer since the previous sweep: terminated')
   t.equal(b.ws.pings, 1, 'and not pinged again')
 
-  a.conn.alive = true
+  a.conn.markAlive()
   hb.sweep()
   t.equal(a.ws.terminated, 0, 'a connection that keeps answering is never terminated')
   t.equal(a.ws.pings, 3)
@@ -87,13 +87,13 @@ t.test('one timer runs the sweep until stop()', async (t) => {
   const hb = heartbeat(t, new Set([a.conn]), 10)
   const deadline = Date.now() + 3000
   while (a.ws.pings + a.ws.terminated < 2 && Date.now() < deadline) {
-    a.conn.alive = true
+    a.conn.markAlive()
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
   t.ok(a.ws.pings >= 2, 'the timer swept')
   hb.stop()
   const pings = a.ws.pings
-  a.conn.alive = true
+  a.conn.markAlive()
   await new Promise((resolve) => setTimeout(resolve, 60))
   t.equal(a.ws.pings, pings, 'no sweep after stop()')
 })
@@ -112,7 +112,7 @@ t.test(
       all.map(() => 1),
       'after SLICES steps (one interval) every connection was pinged exactly once',
     )
-    for (const c of all.slice(1)) c.conn.alive = true
+    for (const c of all.slice(1)) c.conn.markAlive()
     for (let i = 0; i < SLICES; i++) hb.step()
     t.equal(all[0]?.ws.terminated, 1, 'one interval later, the one that did not answer is dropped')
     t.same(
