@@ -34,13 +34,13 @@ if (redis) {
         await broker.publish([testMessage(room, 'a')], { jti: `jti-${i}`, ttlMs: 300_000 })
       }
       await broker.history(room, { epoch: 'old', offset: 3 })
-      broker.presence?.share(
+      broker.presence.share(
         room,
         { count: 1, members: [{ user_id: 1, uuid: 'u' }] },
         { event: 'join', member: { user_id: 1, uuid: 'u' } },
       )
-      await broker.presence?.others(room)
-      broker.presence?.share(room, { count: 0, members: [] }, null)
+      await broker.presence.others(room)
+      broker.presence.share(room, { count: 0, members: [] }, null)
       await broker.unsubscribe(room, listener)
     }
     // Presence shares are written without waiting: let them land.
