@@ -141,7 +141,7 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
     left(roomId, uuid) {
       presences.get(roomId)?.state.removeUuid(uuid)
     },
-    refusals: opts.refusals,
+    refusalLog: opts.refusals,
     authenticated(conn) {
       unauthenticated.get(conn as object)?.()
     },

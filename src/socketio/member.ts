@@ -31,7 +31,7 @@ export interface MemberContext {
   /** Holds a WebSocket page's writes of one turn together, as on /ws (absent: no batching). */
   readonly batch?: WriteBatch
   /** Where refusals are logged, bounded per address and reason; null: one debug line each. */
-  readonly refusals?: RefusalSummariser | null
+  readonly refusalLog?: RefusalSummariser | null
   /** The page's Engine.IO connection subscribed for the first time (max_unauthenticated_per_address). */
   authenticated?(conn: unknown): void
 }
@@ -155,8 +155,8 @@ export class SocketIoMember implements Member, Corkable {
 
   /** Log a refusal of the peer's doing under its stable `code`. */
   refused(code: string, detail: string): void {
-    if (this.ctx.refusals) {
-      this.ctx.refusals.refused({ address: this.address, reason: code, detail, nsp: this.nsp })
+    if (this.ctx.refusalLog) {
+      this.ctx.refusalLog.refused({ address: this.address, reason: code, detail, nsp: this.nsp })
     } else {
       this.log.debug({ reason: detail, nsp: this.nsp }, 'socket.io subscription refused')
     }
