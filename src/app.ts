@@ -17,7 +17,9 @@ import {
 import { NO_METRICS, type RelayMetrics } from './metrics.js'
 
 import { publishRoute } from './http/publish-route.js'
+import { UnauthenticatedLimit } from './http/unauthenticated-limit.js'
 import { UpgradeDispatch } from './http/upgrade.js'
+import { RefusalSummariser } from './log-summary.js'
 import { Hub } from './hub/hub.js'
 import { createLogger } from './log.js'
 import type { TlsFiles } from './tls.js'
@@ -182,7 +184,14 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
   })
   const tickets = options.tls ? startTicketKeys(app.server as unknown as TlsServer) : null
   app.decorate('relay', { config, broker, hub, connections, upgrades, verifier, tickets })
-  installErrorHandlers(app, metrics)
+  // Refusals are logged bounded per address and reason: a flood cannot flood the logs.
+  const refusals = new RefusalSummariser(logger)
+  app.addHook('onClose', (_app, done) => {
+    refusals.close()
+    done()
+  })
+  const unauthenticated = new UnauthenticatedLimit(config.max_unauthenticated_per_address)
+  installErrorHandlers(app, metrics, refusals)
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
   app.addHook('onRequest', (request, _reply, done) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
@@ -196,6 +205,8 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     connections,
     metrics,
     upgrades,
+    unauthenticated,
+    refusals,
     otherConnections: () => socketIo.connectionCount(),
   })
   const socketIo = attachSocketIo(app, {
@@ -205,6 +216,9 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     verifier,
     metrics,
     upgrades,
+    unauthenticated,
+    refusals,
+    proxyTrust,
     wsConnections: () => connections.size,
   })
   await app.register(publishRoute, { config, verifier, broker, metrics })

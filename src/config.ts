@@ -127,6 +127,18 @@ export const SCHEMA = {
     default: 300,
     env: 'TULEAP_REALTIME_HISTORY_TTL_S',
   },
+  max_rooms: {
+    doc: 'Rooms the memory broker keeps history for; beyond it, the room published to least recently loses its history (a later since gets recovered: false)',
+    format: 'positive-int',
+    default: 50000,
+    env: 'TULEAP_REALTIME_MAX_ROOMS',
+  },
+  history_max_bytes: {
+    doc: "Total size of the memory broker's histories (messages as JSON); beyond it, the oldest messages of the room published to least recently are dropped first",
+    format: 'positive-int',
+    default: 67108864,
+    env: 'TULEAP_REALTIME_HISTORY_MAX_BYTES',
+  },
   expired_grace_s: {
     doc: 'Seconds a connection may stay with an expired token before it is closed with 4001',
     format: 'positive-int',
@@ -144,6 +156,12 @@ export const SCHEMA = {
     format: 'positive-int',
     default: 100000,
     env: 'TULEAP_REALTIME_MAX_CONNECTIONS',
+  },
+  max_unauthenticated_per_address: {
+    doc: 'WebSocket (and socket.io) connections one client address may hold before their first successful subscribe; the next one is closed with 4008 (socket.io: refused)',
+    format: 'positive-int',
+    default: 50,
+    env: 'TULEAP_REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS',
   },
   presence_max_members: {
     doc: 'Largest room that still gets presence lists and join/leave frames',

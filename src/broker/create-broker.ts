@@ -23,7 +23,14 @@ export async function createBroker(config: Config, logger: Logger): Promise<Brok
     logger.error({ err }, 'room listener failed')
   }
   const limits = { historySize: config.history_size, historyTtlMs: config.history_ttl_s * 1000 }
-  if (config.broker.type === 'memory') return new MemoryBroker({ ...limits, onListenerError })
+  if (config.broker.type === 'memory') {
+    return new MemoryBroker({
+      ...limits,
+      maxRooms: config.max_rooms,
+      historyMaxBytes: config.history_max_bytes,
+      onListenerError,
+    })
+  }
   const log = logger.child({ broker: 'redis' })
   const { tls_ca_file: ca, tls_cert_file: cert, tls_key_file: key } = config.broker
   let tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }

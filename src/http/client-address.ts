@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
+import type { IncomingMessage } from 'node:http'
 
 /**
  * Which peers are trusted reverse proxies (config `trusted_proxies`: addresses and
@@ -101,4 +102,29 @@ export function forwardedHeaderHook(app: FastifyInstance, trust: ProxyTrust): vo
     }
     done()
   })
+}
+
+/**
+ * The client address of a raw request that fastify does not route (socket.io's): what
+ * `request.ip` gives for a routed one. Walking from the TCP peer through X-Forwarded-For
+ * (or, without it, `Forwarded`) from the right, the first address `trust` does not
+ * vouch for; the leftmost hop when all are trusted. Without `trust`: the peer.
+ */
+export function clientAddress(request: IncomingMessage, trust: ProxyTrust | null): string {
+  const peer = request.socket.remoteAddress ?? ''
+  if (!trust || !trust(peer)) return plainAddress(peer)
+  const xff = request.headers['x-forwarded-for']
+  const forwarded = request.headers.forwarded
+  const hops =
+    typeof xff === 'string'
+      ? xff.split(',').map((h) => h.trim())
+      : forwarded !== undefined
+        ? forwardedFor(forwarded)
+        : []
+  let address = peer
+  for (let i = hops.length - 1; i >= 0; i--) {
+    address = hops[i] ?? ''
+    if (!trust(address)) break
+  }
+  return plainAddress(address)
 }

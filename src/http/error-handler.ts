@@ -2,7 +2,9 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { RelayError, type ErrorCode } from '../errors.js'
+import type { RefusalSummariser } from '../log-summary.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
+import { plainAddress } from './client-address.js'
 
 /** Fastify's own error codes mapped onto the catalogue. */
 const FASTIFY_CODES: Record<string, RelayError['code']> = {
@@ -58,16 +60,30 @@ export function writeErrorAndClose(socket: Duplex, relay: RelayError): void {
   socket.destroy()
 }
 
-/** Every HTTP answer is JSON `{"error": code, "message": text}` with the catalogue status. */
+/**
+ * Every HTTP answer is JSON `{"error": code, "message": text}` with the catalogue status.
+ * Refusals (4xx, and 503) are logged through `refusals`, bounded per address and code;
+ * without it, one line each.
+ */
 export function installErrorHandlers(
   app: FastifyInstance,
   metrics: RelayMetrics = NO_METRICS,
+  refusals: RefusalSummariser | null = null,
 ): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const relay = toRelayError(err)
     metrics.refused(relay.code)
     if (relay.status >= 500 && relay.code !== 'RELAY_ERR_BROKER_UNAVAILABLE') {
       request.log.error({ err }, 'request failed')
+    } else if (refusals) {
+      // The path without its query: a query may carry anything, a token included.
+      refusals.refused({
+        address: plainAddress(request.ip),
+        reason: relay.code,
+        detail: relay.message,
+        method: request.method,
+        path: request.url.split('?', 1)[0] ?? '',
+      })
     } else {
       request.log.info({ error: relay.code, detail: relay.message }, 'request refused')
     }

@@ -5,7 +5,10 @@ import { Server as IoServer, type Socket } from 'socket.io'
 import type { TokenVerifier } from '../auth/token.js'
 import type { Broker, StoredMessage } from '../broker/broker.js'
 import type { Config } from '../config.js'
+import { clientAddress, type ProxyTrust } from '../http/client-address.js'
+import type { UnauthenticatedLimit } from '../http/unauthenticated-limit.js'
 import { pathnameOf, type UpgradeDispatch } from '../http/upgrade.js'
+import type { RefusalSummariser } from '../log-summary.js'
 import type { Hub } from '../hub/hub.js'
 import type { RelayMetrics } from '../metrics.js'
 import { originAllowed, subscribeFrameBytes } from '../ws/endpoint.js'
@@ -26,6 +29,12 @@ export interface SocketIoOptions {
   readonly wsConnections: () => number
   /** The server's one upgrade dispatcher: the socket.io paths register there. */
   readonly upgrades: UpgradeDispatch
+  /** Connections not subscribed yet, per client address; shared with /ws. */
+  readonly unauthenticated: UnauthenticatedLimit
+  /** Where refusals are logged, bounded per address and reason. */
+  readonly refusals: RefusalSummariser
+  /** trusted_proxies: whose X-Forwarded-For names the client. */
+  readonly proxyTrust: ProxyTrust | null
 }
 
 /** The socket.io side of the relay: how many Engine.IO connections are open. */
@@ -36,6 +45,13 @@ export interface SocketIoEndpoint {
    * transport close, after which socket.io clients reconnect.
    */
   close(): void
+}
+
+/** What the endpoint uses of an Engine.IO connection. */
+interface EngineConnection {
+  readonly request: IncomingMessage
+  close(): void
+  once(event: 'close', listener: () => void): void
 }
 
 /** Engine.IO's ping timeout: a page silent this long after a ping is dropped. */
@@ -133,6 +149,10 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
     left(roomId, uuid) {
       presences.get(roomId)?.state.removeUuid(uuid)
     },
+    refusalLog: opts.refusals,
+    authenticated(conn) {
+      unauthenticated.get(conn as object)?.()
+    },
   }
   const sessionCtx: SioSessionContext = {
     hub,
@@ -142,15 +162,39 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
     openPresences,
   }
 
+  // Engine.IO connections not subscribed yet (max_unauthenticated_per_address): counted
+  // once the connection exists and given back on its first subscription or its close,
+  // so that no handshake failing half-way can leave a count behind.
+  const unauthenticated = new WeakMap<object, () => void>()
+  const addressOf = (req: IncomingMessage): string => clientAddress(req, opts.proxyTrust)
+  const onEngineConnection = (conn: EngineConnection): void => {
+    const address = addressOf(conn.request)
+    const release = opts.unauthenticated.admit(address)
+    if (!release) {
+      metrics.refused('close_4008')
+      opts.refusals.refused({
+        address,
+        reason: 'close_4008',
+        detail: `max_unauthenticated_per_address (${config.max_unauthenticated_per_address}) reached`,
+        transport: 'socket.io',
+      })
+      conn.close()
+      return
+    }
+    unauthenticated.set(conn, release)
+    conn.once('close', release)
+  }
+
   const onConnection = (socket: Socket): void => {
     const member = new SocketIoMember(socket, memberCtx, app.log.child({ sio: socket.id }))
+    member.address = addressOf(socket.request)
     socket.use((_packet, next) => {
       if (member.countEvent(Date.now())) {
         next()
         return
       }
       metrics.refused('RateLimited')
-      member.close('too many events')
+      member.close('too many events', 'RateLimited')
     })
     socket.on('subscription', (data: unknown) => {
       onSubscription(sessionCtx, member, data).catch((err: unknown) => {
@@ -208,10 +252,25 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
           callback('server full', false)
           return
         }
+        // Refused before the handshake when the address is already at its bound; counted
+        // once the connection exists (onEngineConnection), which also refuses a race.
+        const address = addressOf(req)
+        if (opts.unauthenticated.held(address) >= config.max_unauthenticated_per_address) {
+          metrics.refused('close_4008')
+          opts.refusals.refused({
+            address,
+            reason: 'close_4008',
+            detail: `max_unauthenticated_per_address (${config.max_unauthenticated_per_address}) reached`,
+            transport: 'socket.io',
+          })
+          callback('too many connections not subscribed yet from this address', false)
+          return
+        }
         callback(null, true)
       },
     }
     const engine = new EngineServer(engineOptions)
+    engine.on('connection', onEngineConnection)
     const io = new IoServer({ serveClient: false, connectTimeout: config.auth_timeout_ms })
     io.bind(engine)
     io.of('/').on('connection', onConnection)

@@ -4,6 +4,7 @@ import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import type { StoredMessage } from '../broker/broker.js'
 import { messageOfFrame } from '../protocol/server-frames.js'
 import type { Member } from '../hub/member.js'
+import type { RefusalSummariser } from '../log-summary.js'
 import type { RelayMetrics } from '../metrics.js'
 import type { Corkable, WriteBatch } from '../ws/write-batch.js'
 import { queuedBytes, type EncodedEvent, type EngineSocket } from './packets.js'
@@ -29,6 +30,10 @@ export interface MemberContext {
   left(roomId: string, uuid: string | null): void
   /** Holds a WebSocket page's writes of one turn together, as on /ws (absent: no batching). */
   readonly batch?: WriteBatch
+  /** Where refusals are logged, bounded per address and reason; null: one debug line each. */
+  readonly refusalLog?: RefusalSummariser | null
+  /** The page's Engine.IO connection subscribed for the first time (max_unauthenticated_per_address). */
+  authenticated?(conn: unknown): void
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -52,6 +57,8 @@ export class SocketIoMember implements Member, Corkable {
   /** Whether a subscription ever succeeded (the historic server's `socket.auth`). */
   everSubscribed = false
   closed = false
+  /** The client address (behind trusted_proxies, the real one), for refusal logs. */
+  address = ''
   private malformed = 0
   private windowStart = 0
   private windowEvents = 0
@@ -146,12 +153,25 @@ export class SocketIoMember implements Member, Corkable {
     this.close('internal error')
   }
 
-  /** Close the page's whole connection, as the historic server's `disconnect('unauthorized')` did. */
-  close(reason: string): void {
+  /** Log a refusal of the peer's doing under its stable `code`. */
+  refused(code: string, detail: string): void {
+    if (this.ctx.refusalLog) {
+      this.ctx.refusalLog.refused({ address: this.address, reason: code, detail, nsp: this.nsp })
+    } else {
+      this.log.debug({ reason: detail, nsp: this.nsp }, 'socket.io subscription refused')
+    }
+  }
+
+  /**
+   * Close the page's whole connection, as the historic server's `disconnect('unauthorized')`
+   * did. With `code`, the close is a refusal of the peer's doing and is logged as one.
+   */
+  close(reason: string, code?: string): void {
     if (this.closed) return
     this.closed = true
     this.clearTimers()
-    this.log.info({ reason, nsp: this.nsp }, 'closing socket.io connection')
+    if (code !== undefined) this.refused(code, reason)
+    else this.log.info({ reason, nsp: this.nsp }, 'closing socket.io connection')
     this.socket.disconnect(true)
   }
 
@@ -165,12 +185,13 @@ export class SocketIoMember implements Member, Corkable {
   startAuthTimeout(ms: number): void {
     this.authTimer = setTimeout(() => {
       this.ctx.metrics.refused('close_4001')
-      this.close('no successful subscription in time')
+      this.close('no successful subscription in time', 'close_4001')
     }, ms)
   }
 
   /** A subscription succeeded: the auth timeout no longer applies. */
   subscribed(): void {
+    if (!this.everSubscribed) this.ctx.authenticated?.(this.socket.conn)
     this.everSubscribed = true
     clearTimeout(this.authTimer)
     this.authTimer = undefined

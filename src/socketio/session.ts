@@ -25,13 +25,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+/** The reason refused subscriptions are logged under. */
+const SUBSCRIPTION_REFUSED = 'SubscriptionRefused'
+
 /**
  * A refused subscription, as the historic server answered it: a socket that never
  * subscribed is disconnected (the page sees `disconnect`); one that did keeps its rooms.
  */
 function refuse(member: SocketIoMember, why: string): void {
-  member.log.debug({ reason: why, nsp: member.nsp }, 'socket.io subscription refused')
-  if (!member.countMalformed() || !member.everSubscribed) member.close(why)
+  if (!member.countMalformed() || !member.everSubscribed) member.close(why, SUBSCRIPTION_REFUSED)
+  else member.refused(SUBSCRIPTION_REFUSED, why)
 }
 
 /** Verify a token; an expired one gets the historic `error-jwt` event. */
@@ -113,7 +116,7 @@ export async function onSubscription(
 export function onToken(ctx: SioSessionContext, member: SocketIoMember, data: unknown): void {
   if (member.closed || !member.authenticated) return
   if (!isObject(data)) {
-    if (!member.countMalformed()) member.close('too many malformed events')
+    if (!member.countMalformed()) member.close('too many malformed events', 'BadRequest')
     return
   }
   const claims = verify(ctx, member, data.token)

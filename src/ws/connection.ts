@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
 import { errorFrame } from './frames.js'
+import type { RefusalSummariser } from '../log-summary.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 import type { Member } from '../hub/member.js'
 import type { Corkable, WriteBatch } from './write-batch.js'
@@ -76,6 +77,15 @@ export class Connection implements Member, Corkable {
   private graceTimer: NodeJS.Timeout | undefined
   /** Whether the stream is corked in the current batch. */
   private batched = false
+  /**
+   * Where refusals (error frames, closes for cause) are logged, bounded per address and
+   * reason, with `address`; null: closes are logged one line each, error frames not at all.
+   */
+  refusals: RefusalSummariser | null = null
+  /** The client address (behind trusted_proxies, the real one), for refusal logs. */
+  address = ''
+  /** Gives back this connection's unauthenticated place (max_unauthenticated_per_address). */
+  private releaseUnauthenticated: (() => void) | undefined
 
   /** What a batched socket may hold before it is flushed (below the slow-consumer bound). */
   private get flushBytes(): number {
@@ -197,6 +207,7 @@ export class Connection implements Member, Corkable {
   /** Send an `error` frame; the connection stays open. */
   sendError(code: WsErrorCode, message: string, roomId?: string): void {
     this.metrics.refused(code)
+    this.refusals?.refused({ address: this.address, reason: code, detail: message, conn: this.id })
     this.send(errorFrame(code, message, roomId))
   }
 
@@ -215,10 +226,20 @@ export class Connection implements Member, Corkable {
     }, ms)
   }
 
+  /**
+   * Hold an unauthenticated place until the first successful subscribe or the close,
+   * whichever comes first; `release` is then called once.
+   */
+  holdUnauthenticated(release: () => void): void {
+    this.releaseUnauthenticated = release
+  }
+
   /** The first successful subscribe: the auth timeout no longer applies. */
   subscribed(): void {
     clearTimeout(this.authTimer)
     this.authTimer = undefined
+    this.releaseUnauthenticated?.()
+    this.releaseUnauthenticated = undefined
   }
 
   /** Close with a code of the table, once; logged once. */
@@ -228,7 +249,16 @@ export class Connection implements Member, Corkable {
     this.clearTimers()
     if (close === CLOSE.SLOW_CONSUMER) this.metrics.slowConsumer()
     else if (close.code >= 4000) this.metrics.refused(`close_${close.code}`)
-    if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
+    const normal = close.code === CLOSE.GOING_AWAY.code || close.code === CLOSE.NORMAL.code
+    // A close for the peer's cause is a refusal; a failure of the relay's (1011) is not.
+    if (!normal && this.refusals && close.code !== CLOSE.INTERNAL.code) {
+      this.refusals.refused({
+        address: this.address,
+        reason: `close_${close.code}`,
+        detail: detail ?? close.reason,
+        conn: this.id,
+      })
+    } else if (!normal) {
       this.log.info(
         { close_code: close.code, reason: detail ?? close.reason },
         'closing connection',
@@ -305,6 +335,8 @@ export class Connection implements Member, Corkable {
   }
 
   private clearTimers(): void {
+    this.releaseUnauthenticated?.()
+    this.releaseUnauthenticated = undefined
     clearTimeout(this.authTimer)
     clearTimeout(this.expiryTimer)
     clearTimeout(this.graceTimer)

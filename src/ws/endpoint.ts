@@ -7,7 +7,10 @@ import type { Config } from '../config.js'
 import { CLOSE, RelayError } from '../errors.js'
 import { helloFrame } from './frames.js'
 import type { Hub } from '../hub/hub.js'
+import { plainAddress } from '../http/client-address.js'
+import type { UnauthenticatedLimit } from '../http/unauthenticated-limit.js'
 import type { UpgradeDispatch } from '../http/upgrade.js'
+import type { RefusalSummariser } from '../log-summary.js'
 import type { RelayMetrics } from '../metrics.js'
 import { Connection, nextConnectionId, type ConnectionLimits } from './connection.js'
 import { startHeartbeat } from './heartbeat.js'
@@ -26,6 +29,10 @@ export interface WsEndpointOptions {
   readonly otherConnections?: () => number
   /** The server's one upgrade dispatcher: `/ws` registers there. */
   readonly upgrades: UpgradeDispatch
+  /** Connections not subscribed yet, per client address; shared with socket.io. */
+  readonly unauthenticated: UnauthenticatedLimit
+  /** Where refusals are logged, bounded per address and reason. */
+  readonly refusals: RefusalSummariser
 }
 
 /**
@@ -152,6 +159,10 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         stream: request.raw.socket,
         batch,
       })
+      // request.ip: behind trusted_proxies, the client the proxy names.
+      const address = plainAddress(request.ip)
+      conn.address = address
+      conn.refusals = opts.refusals
       // The plugin's 'error' listener closes over the Fastify request and reply (the
       // retention above): replaced by this one, which does its job. ws emits 'error' for a
       // peer's protocol violation once it has itself started the close with the right
@@ -174,6 +185,15 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         conn.close(CLOSE.SERVER_FULL, `max_connections (${config.max_connections}) reached`)
         return
       }
+      const release = opts.unauthenticated.admit(address)
+      if (!release) {
+        conn.close(
+          CLOSE.RATE_LIMITED,
+          `max_unauthenticated_per_address (${config.max_unauthenticated_per_address}) reached by ${address}`,
+        )
+        return
+      }
+      conn.holdUnauthenticated(release)
       connections.add(conn)
       socket.on('message', (data, isBinary) => {
         conn.markAlive()

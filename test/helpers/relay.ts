@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
 import { WebSocket, type ClientOptions } from 'ws'
 import { buildApp } from '../../src/app.js'
 import type { Broker } from '../../src/broker/broker.js'
@@ -136,7 +137,7 @@ export interface TestRelay {
 export async function startRelay(
   t: Teardown,
   values: Record<string, unknown> = {},
-  options: { broker?: Broker } = {},
+  options: { broker?: Broker; logger?: Logger } = {},
 ): Promise<TestRelay> {
   const cert = testCert()
   const config = testConfig(values)

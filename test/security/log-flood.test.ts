@@ -1,0 +1,88 @@
+/**
+ * Logs cannot be flooded: refused requests, refused subscribes and refused sockets are
+ * written as a bounded number of lines, each naming the client address (the real one
+ * behind a trusted proxy) and never a token.
+ */
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { createLogger } from '../../src/log.js'
+import { startRelay } from '../helpers/relay.js'
+import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
+import { within } from '../helpers/wait.js'
+import { WRONG_KEY } from './hostile.js'
+
+function captured(): { lines: Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
+  const lines: Record<string, unknown>[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      }
+      done()
+    },
+  })
+  return { lines, logger: createLogger('info', stream) }
+}
+
+const message = { room_id: '42', cmd: 'kanban_item:move', data: {}, rights: kanbanRights() }
+const REFUSALS = 200
+
+t.test('refused publishes, subscribes and sockets: a bounded number of lines', async (t) => {
+  const { lines, logger } = captured()
+  const relay = await startRelay(
+    t,
+    {
+      publish_rate_per_minute: 100_000,
+      max_unauthenticated_per_address: 2,
+      max_frames_per_second: 1000,
+      trusted_proxies: ['127.0.0.1'],
+    },
+    { logger },
+  )
+  const badToken = publishToken({ message }, WRONG_KEY)
+  const proxied = { 'x-forwarded-for': '198.51.100.7' }
+  for (let i = 0; i < REFUSALS; i++) {
+    const r = await relay.post(badToken, 'application/jwt', proxied)
+    if (r.status !== 401) t.fail(`publish ${i}: ${r.status}`)
+  }
+  const held = [await relay.connect(), await relay.connect()]
+  for (let i = 0; i < 20; i++) {
+    const c = relay.open()
+    await within(c.closed, 5000, 'refused socket')
+  }
+  const forged = subscriberToken(1, ['@a'], {}, WRONG_KEY)
+  for (let i = 0; i < 200; i++) held[0]!.send({ type: 'subscribe', room_id: '1', token: forged })
+  for (let i = 0; i < 200; i++) await held[0]!.next()
+  await relay.app.close()
+
+  const refusals = lines.filter((l) => typeof l.msg === 'string' && /refus/.test(l.msg))
+  t.ok(refusals.length > 0, 'refusals are logged')
+  t.ok(refusals.length <= 8, `${refusals.length} lines for ${REFUSALS + 220} refusals`)
+  const publish = refusals.filter((l) => l.reason === 'RELAY_ERR_AUTH_INVALID')
+  t.ok(publish.length > 0)
+  t.ok(
+    publish.every((l) => l.address === '198.51.100.7'),
+    'the client named by the trusted proxy',
+  )
+  t.ok(
+    refusals
+      .filter((l) => l.reason !== 'RELAY_ERR_AUTH_INVALID')
+      .every((l) => l.address === '127.0.0.1'),
+    'WebSocket refusals name the peer',
+  )
+  t.match(
+    refusals.find((l) => l.msg === 'refusals summarised' && l.reason === 'RELAY_ERR_AUTH_INVALID'),
+    { count: REFUSALS },
+  )
+  t.match(
+    refusals.find((l) => l.msg === 'refusals summarised' && l.reason === 'Unauthorized'),
+    { count: 200 },
+  )
+  t.match(
+    refusals.find((l) => l.msg === 'refusals summarised' && l.reason === 'close_4008'),
+    { count: 20 },
+  )
+  const text = JSON.stringify(lines)
+  t.notOk(text.includes(badToken.split('.')[2]!), 'no publish token')
+  t.notOk(text.includes(forged.split('.')[2]!), 'no subscriber token')
+})
