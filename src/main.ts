@@ -23,7 +23,15 @@ import {
 import { DEMO_PATH, demoPlugin } from './demo/plugin.js'
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
-import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
+import {
+  checkCanDrop,
+  checkProcessIds,
+  dropPrivileges,
+  mustDrop,
+  posixProcess,
+  PrivilegeError,
+  systemDirectory,
+} from './privileges.js'
 import { reloadRelay } from './reload.js'
 import { readTlsFiles } from './tls.js'
 
@@ -49,7 +57,14 @@ const processLogger = (level: LoggerOptions['level']): Logger =>
 function fail(logger: Logger, message: string, err?: unknown): never {
   logger.fatal({ err }, message)
   logger.flush()
-  process.stderr.write(`tuleap-realtime: ${message}\n`)
+  // One line per problem, as check-config prints them; never a stack trace.
+  const [first = '', ...more] = message.split('\n')
+  const prefix = first.slice(0, first.indexOf(': ') + 2)
+  process.stderr.write(
+    [first, ...more.map((line) => `${prefix}${line}`)]
+      .map((l) => `tuleap-realtime: ${l}\n`)
+      .join(''),
+  )
   process.exit(EXIT_FAILURE)
 }
 
@@ -128,7 +143,10 @@ async function run(configFile: string | undefined): Promise<void> {
       ...(dev ? { values: dev.values } : {}),
     }
     config = loadConfig(source)
-    checkCanDrop(config, posixProcess())
+    const proc = posixProcess()
+    checkCanDrop(config, proc)
+    // Before binding: a user that does not exist fails here, not after listening.
+    if (mustDrop(proc)) checkProcessIds(config, systemDirectory())
     tls = readTlsFiles(config)
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PrivilegeError) {
