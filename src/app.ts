@@ -198,6 +198,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     verifier,
     metrics,
     upgrades,
+    proxyTrust,
     wsConnections: () => connections.size,
   })
   await app.register(publishRoute, { config, verifier, broker, metrics })

@@ -34,6 +34,7 @@ import {
 } from './privileges.js'
 import { reloadRelay } from './reload.js'
 import { readTlsFiles } from './tls.js'
+import { RELAY_VERSION } from './version.js'
 
 const EXIT_OK = 0
 const EXIT_FAILURE = 1
@@ -227,6 +228,10 @@ async function run(configFile: string | undefined): Promise<void> {
       address: config.address,
       port: typeof address === 'object' && address ? address.port : config.port,
       tls: config.tls,
+      tls_mode: config.tls ? 'https and wss' : 'plain http behind a TLS-terminating proxy',
+      version: RELAY_VERSION,
+      node: process.versions.node,
+      broker: config.broker.type,
       uid: ids.uid,
       gid: ids.gid,
       dev: dev !== null,

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net'
+import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 
 /**
@@ -101,4 +102,28 @@ export function forwardedHeaderHook(app: FastifyInstance, trust: ProxyTrust): vo
     }
     done()
   })
+}
+
+/**
+ * The client of a raw request (what fastify's `request.ip` is for its routes): the peer,
+ * or from a trusted peer the nearest untrusted hop of X-Forwarded-For (else `Forwarded`),
+ * walking from the right; the leftmost hop when every one is trusted.
+ */
+export function clientAddressOf(request: IncomingMessage, trust: ProxyTrust | null): string {
+  const peer = plainAddress(request.socket.remoteAddress ?? 'unknown')
+  if (trust === null || !trust(peer)) return peer
+  const xff = request.headers['x-forwarded-for']
+  const forwarded = request.headers.forwarded
+  const hops =
+    typeof xff === 'string'
+      ? xff.split(',').map((h) => h.trim())
+      : forwarded !== undefined
+        ? forwardedFor(forwarded)
+        : []
+  let client = peer
+  for (let i = hops.length - 1; i >= 0; i--) {
+    client = plainAddress(hops[i] ?? client)
+    if (!trust(client)) return client
+  }
+  return client
 }

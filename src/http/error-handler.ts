@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { RelayError, type ErrorCode } from '../errors.js'
+import { logRefusal } from '../log-refusal.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 
 /** Fastify's own error codes mapped onto the catalogue. */
@@ -69,7 +70,13 @@ export function installErrorHandlers(
     if (relay.status >= 500 && relay.code !== 'RELAY_ERR_BROKER_UNAVAILABLE') {
       request.log.error({ err }, 'request failed')
     } else {
-      request.log.info({ error: relay.code, detail: relay.message }, 'request refused')
+      logRefusal(request.log, {
+        address: request.ip,
+        reason: relay.code,
+        // The route's pattern, never the request's own URL (a query may carry a token).
+        endpoint: request.routeOptions.url === '/message' ? 'publish' : 'http',
+        detail: relay.message,
+      })
     }
     const status =
       relay.code === 'RELAY_ERR_HTTP_BAD_REQUEST' ? (err.statusCode ?? 400) : relay.status

@@ -5,7 +5,9 @@ import { Server as IoServer, type Socket } from 'socket.io'
 import type { TokenVerifier } from '../auth/token.js'
 import type { Broker, StoredMessage } from '../broker/broker.js'
 import type { Config } from '../config.js'
+import { clientAddressOf, type ProxyTrust } from '../http/client-address.js'
 import { pathnameOf, type UpgradeDispatch } from '../http/upgrade.js'
+import { logRefusal } from '../log-refusal.js'
 import type { Hub } from '../hub/hub.js'
 import type { RelayMetrics } from '../metrics.js'
 import { originAllowed, subscribeFrameBytes } from '../ws/endpoint.js'
@@ -26,6 +28,8 @@ export interface SocketIoOptions {
   readonly wsConnections: () => number
   /** The server's one upgrade dispatcher: the socket.io paths register there. */
   readonly upgrades: UpgradeDispatch
+  /** Trusted reverse proxies (trusted_proxies): who names the client's address. */
+  readonly proxyTrust?: ProxyTrust | null
 }
 
 /** The socket.io side of the relay: how many Engine.IO connections are open. */
@@ -136,12 +140,15 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
 
   const onConnection = (socket: Socket): void => {
     const member = new SocketIoMember(socket, memberCtx, app.log.child({ sio: socket.id }))
+    member.address = clientAddressOf(socket.request, opts.proxyTrust ?? null)
+    member.log.debug({ address: member.address, nsp: member.nsp }, 'connection opened')
     socket.use((_packet, next) => {
       if (member.countEvent(Date.now())) {
         next()
         return
       }
       metrics.refused('RateLimited')
+      member.refused('RateLimited', 'too many events')
       member.close('too many events')
     })
     socket.on('subscription', (data: unknown) => {
@@ -158,7 +165,8 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
         member.fail()
       }
     })
-    socket.on('disconnect', () => {
+    socket.on('disconnect', (reason) => {
+      member.log.debug({ address: member.address, reason }, 'connection closed')
       member.closedByPeer()
       hub.remove(member)
       for (const room of tmRooms.get(member) ?? []) {
@@ -190,13 +198,23 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
         ? { cors: { origin: [...config.allowed_origins], credentials: true } }
         : {}),
       allowRequest(req: IncomingMessage, callback: (err: string | null, ok: boolean) => void) {
+        const refuse = (reason: string, detail: string): void => {
+          logRefusal(app.log, {
+            address: clientAddressOf(req, opts.proxyTrust ?? null),
+            reason,
+            endpoint: 'socket.io',
+            detail,
+          })
+        }
         if (!originAllowed(config.allowed_origins, req.headers.origin)) {
           metrics.refused('close_1008')
+          refuse('close_1008', 'origin not allowed')
           callback('origin not allowed', false)
           return
         }
         if (count() + opts.wsConnections() >= config.max_connections) {
           metrics.refused('close_4010')
+          refuse('close_4010', `max_connections (${config.max_connections}) reached`)
           callback('server full', false)
           return
         }

@@ -4,6 +4,7 @@ import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import type { StoredMessage } from '../broker/broker.js'
 import { messageOfFrame } from '../protocol/server-frames.js'
 import type { Member } from '../hub/room.js'
+import { logRefusal } from '../log-refusal.js'
 import type { RelayMetrics } from '../metrics.js'
 import type { Corkable, WriteBatch } from '../ws/write-batch.js'
 import { queuedBytes, type EncodedEvent, type EngineSocket } from './packets.js'
@@ -52,6 +53,8 @@ export class SocketIoMember implements Member, Corkable {
   /** Whether a subscription ever succeeded (the historic server's `socket.auth`). */
   everSubscribed = false
   closed = false
+  /** The client's address (behind a trusted proxy, the one it names), for logs. */
+  address = 'unknown'
   private malformed = 0
   private windowStart = 0
   private windowEvents = 0
@@ -155,6 +158,11 @@ export class SocketIoMember implements Member, Corkable {
     this.socket.disconnect(true)
   }
 
+  /** Log a refusal of this page (the same codes as /ws: close_4001, RateLimited...). */
+  refused(reason: string, detail: string): void {
+    logRefusal(this.log, { address: this.address, reason, endpoint: 'socket.io', detail })
+  }
+
   /** The peer went away: stop timers. */
   closedByPeer(): void {
     this.closed = true
@@ -165,6 +173,7 @@ export class SocketIoMember implements Member, Corkable {
   startAuthTimeout(ms: number): void {
     this.authTimer = setTimeout(() => {
       this.ctx.metrics.refused('close_4001')
+      this.refused('close_4001', 'no successful subscription in time')
       this.close('no successful subscription in time')
     }, ms)
   }
@@ -228,6 +237,7 @@ export class SocketIoMember implements Member, Corkable {
     this.ctx.metrics.refused('JWTExpired')
     this.socket.emit('error-jwt', 'JWTExpired')
     this.graceTimer = setTimeout(() => {
+      this.refused('close_4001', 'token expired and not renewed')
       this.close('token expired and not renewed')
     }, this.ctx.limits.expiredGraceMs)
   }

@@ -150,6 +150,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         stream: request.raw.socket,
         batch,
       })
+      conn.address = request.ip
       // The plugin's 'error' listener closes over the Fastify request and reply (the
       // retention above): replaced by this one, which does its job. ws emits 'error' for a
       // peer's protocol violation once it has itself started the close with the right
@@ -186,7 +187,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         hub.remove(conn)
         conn.log.debug({ close_code: code }, 'connection closed')
       })
-      request.log.debug({ conn: id, remote: request.ip }, 'connection opened')
+      conn.log.debug('connection opened')
       conn.startAuthTimeout(config.auth_timeout_ms)
       conn.send(hello)
     },

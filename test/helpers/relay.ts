@@ -4,6 +4,7 @@ import { WebSocket, type ClientOptions } from 'ws'
 import { buildApp } from '../../src/app.js'
 import type { Broker } from '../../src/broker/broker.js'
 import type { Config } from '../../src/config.js'
+import type { Logger } from '../../src/log.js'
 import { testCert } from './certs.js'
 import { testConfig } from './config.js'
 import { httpsRequest, type HttpAnswer } from './https.js'
@@ -136,7 +137,7 @@ export interface TestRelay {
 export async function startRelay(
   t: Teardown,
   values: Record<string, unknown> = {},
-  options: { broker?: Broker } = {},
+  options: { broker?: Broker; logger?: Logger } = {},
 ): Promise<TestRelay> {
   const cert = testCert()
   const config = testConfig(values)
