@@ -274,13 +274,21 @@ async function main(argv: string[]): Promise<void> {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
       allowPositionals: true,
       strict: true,
     })
   } catch (err) {
     process.stderr.write(`tuleap-realtime: ${(err as Error).message}\n\n${usage()}`)
     process.exit(EXIT_USAGE)
+  }
+  if (parsed.values.version === true) {
+    process.stdout.write(`tuleap-realtime ${RELAY_VERSION} (Node.js ${process.versions.node})\n`)
+    return
   }
   if (
     parsed.values.help === true ||
