@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import convict from 'convict'
+import { parseJsonText, quotedValueProblems } from './config-file.js'
 import { registerFormats, type FormatTypes } from './config-formats.js'
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
@@ -369,15 +370,16 @@ export function loadConfig(source: ConfigSource = {}): Config {
       } catch (err) {
         throw new ConfigError(`cannot read ${source.file}: ${(err as Error).message}`)
       }
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(text)
-      } catch (err) {
-        throw new ConfigError(`${source.file} is not valid JSON: ${(err as Error).message}`)
+      const json = parseJsonText(text)
+      if ('problem' in json) {
+        throw new ConfigError(`${source.file} is not valid JSON: ${json.problem}`)
       }
+      const parsed = json.value
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
         throw new ConfigError(`${source.file} must hold a JSON object`)
       }
+      const quoted = quotedValueProblems(parsed as Record<string, unknown>, SCHEMA)
+      if (quoted.length > 0) throw new ConfigError(quoted.join('\n'))
       config.load(parsed)
     }
     if (source.values) config.load(source.values)

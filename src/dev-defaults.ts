@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError } from './config.js'
+import { makeSelfSigned } from './self-signed.js'
 
 /** Development mode: where its generated files live, under the project's `ssl/`. */
 export interface DevSetup {
@@ -12,6 +12,18 @@ export interface DevSetup {
   readonly keyFile: string
   /** Config values that point at the generated certificate. */
   readonly values: Record<string, unknown>
+}
+
+/** Where development mode keeps its files instead of the project's `ssl/`, when set. */
+export const DEV_DIR_ENV = 'TULEAP_REALTIME_DEV_DIR'
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** Started as root in development mode, the relay drops to this user and group (nobody). */
@@ -41,24 +53,27 @@ export function projectRoot(from = dirname(fileURLToPath(import.meta.url))): str
 
 /**
  * Make what development mode needs, once: a self-signed certificate (SAN localhost,
- * 127.0.0.1, ::1) made by `ssl/make-self-signed.sh`, and a config file holding a random
+ * 127.0.0.1, ::1) made with openssl (src/self-signed.ts), and a config file holding a random
  * 64-byte key (mode 0600), in `ssl` (default: the project's `ssl/`). Existing files are
  * kept. Never used when --config is given.
  */
 export function ensureDevSetup(root = projectRoot(), ssl = join(root, 'ssl')): DevSetup {
+  // An installed copy (the RPM's /usr/lib/tuleap-realtime) is not a place to write keys.
+  if (/^\/usr\/(lib|lib64|share)\//.test(ssl) || !writable(existsSync(ssl) ? ssl : dirname(ssl))) {
+    throw new ConfigError(
+      `development mode writes its key and certificate in ${ssl}, which is not writable (an installed copy?): run the relay with --config=/etc/tuleap-realtime/config.json, or set ${DEV_DIR_ENV} to a writable directory`,
+    )
+  }
   mkdirSync(ssl, { recursive: true })
   const certFile = join(ssl, 'dev-cert.pem')
   const keyFile = join(ssl, 'dev-key.pem')
   const configFile = join(ssl, 'dev-config.json')
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     try {
-      execFileSync('bash', [join(root, 'ssl', 'make-self-signed.sh'), certFile, keyFile], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      })
+      makeSelfSigned(certFile, keyFile)
     } catch (err) {
-      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? ''
       throw new ConfigError(
-        `development mode: cannot make a self-signed certificate: ${stderr || (err as Error).message}`,
+        `development mode: cannot make a self-signed certificate: ${(err as Error).message}`,
       )
     }
   }

@@ -64,7 +64,8 @@ export class RefusalSummariser {
 
   /** Count one refusal; written now if it is the first of its pair in this interval. */
   refused(refusal: Refusal): void {
-    const key = `${refusal.address}\u0000${refusal.reason}`
+    // Per door as well: a flood on /ws does not hide the same refusal of a publish.
+    const key = `${refusal.address}\u0000${refusal.reason}\u0000${String(refusal.endpoint ?? '')}`
     const pair = this.pairs.get(key)
     if (pair) {
       pair.more += 1
@@ -85,7 +86,13 @@ export class RefusalSummariser {
     for (const { first, more } of this.pairs.values()) {
       if (more === 0) continue
       this.log.info(
-        { address: first.address, reason: first.reason, count: more + 1, interval_s: intervalS },
+        {
+          address: first.address,
+          reason: first.reason,
+          ...(first.endpoint !== undefined ? { endpoint: first.endpoint } : {}),
+          count: more + 1,
+          interval_s: intervalS,
+        },
         'refusals summarised',
       )
     }

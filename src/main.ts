@@ -27,10 +27,19 @@ import {
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { createLogger, type Logger } from './log.js'
 import { notifyReady } from './notify.js'
-import { checkCanDrop, dropPrivileges, posixProcess, PrivilegeError } from './privileges.js'
+import {
+  checkCanDrop,
+  checkProcessIds,
+  dropPrivileges,
+  mustDrop,
+  posixProcess,
+  PrivilegeError,
+  systemDirectory,
+} from './privileges.js'
 import { reloadRelay } from './reload.js'
 import { shutdownProcess } from './shutdown.js'
 import { readTlsFiles } from './tls.js'
+import { RELAY_VERSION } from './version.js'
 
 const EXIT_OK = 0
 const EXIT_FAILURE = 1
@@ -54,7 +63,14 @@ const processLogger = (level: LoggerOptions['level']): Logger =>
 function fail(logger: Logger, message: string, err?: unknown): never {
   logger.fatal({ err }, message)
   logger.flush()
-  process.stderr.write(`tuleap-realtime: ${message}\n`)
+  // One line per problem, as check-config prints them; never a stack trace.
+  const [first = '', ...more] = message.split('\n')
+  const prefix = first.slice(0, first.indexOf(': ') + 2)
+  process.stderr.write(
+    [first, ...more.map((line) => `${prefix}${line}`)]
+      .map((l) => `tuleap-realtime: ${l}\n`)
+      .join(''),
+  )
   process.exit(EXIT_FAILURE)
 }
 
@@ -98,7 +114,10 @@ async function run(configFile: string | undefined): Promise<void> {
       ...(dev ? { values: dev.values } : {}),
     }
     config = loadConfig(source)
-    checkCanDrop(config, posixProcess())
+    const proc = posixProcess()
+    checkCanDrop(config, proc)
+    // Before binding: a user that does not exist fails here, not after listening.
+    if (mustDrop(proc)) checkProcessIds(config, systemDirectory())
     tls = readTlsFiles(config)
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PrivilegeError) {
@@ -184,6 +203,10 @@ async function run(configFile: string | undefined): Promise<void> {
       address: config.address,
       port,
       tls: config.tls,
+      tls_mode: config.tls ? 'https and wss' : 'plain http behind a TLS-terminating proxy',
+      version: RELAY_VERSION,
+      node: process.versions.node,
+      broker: config.broker.type,
       uid: ids.uid,
       gid: ids.gid,
       dev: dev !== null,
@@ -232,13 +255,21 @@ async function main(argv: string[]): Promise<void> {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
       allowPositionals: true,
       strict: true,
     })
   } catch (err) {
     process.stderr.write(`tuleap-realtime: ${(err as Error).message}\n\n${usage()}`)
     process.exit(EXIT_USAGE)
+  }
+  if (parsed.values.version === true) {
+    process.stdout.write(`tuleap-realtime ${RELAY_VERSION} (Node.js ${process.versions.node})\n`)
+    return
   }
   if (
     parsed.values.help === true ||

@@ -1,4 +1,6 @@
-import type { Config } from './config.js'
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { ConfigError, type Config } from './config.js'
 
 /** The process calls privilege dropping needs; `process` in production, a fake in tests. */
 export interface ProcessIds {
@@ -69,4 +71,69 @@ export function dropPrivileges(config: Config, proc: ProcessIds): { uid: number;
     )
   }
   return { uid, gid }
+}
+
+/** Users and groups by name, as this host knows them. */
+export interface IdDirectory {
+  /** The uid of user `name`, or null when there is none. */
+  user(name: string): number | null
+  /** The gid of group `name`, or null when there is none. */
+  group(name: string): number | null
+}
+
+/** The id (third field) of `name` in `/etc/passwd`-style `text`, or null. */
+export function idInFile(text: string, name: string): number | null {
+  for (const line of text.split('\n')) {
+    const fields = line.split(':')
+    if (fields[0] === name && fields[2] !== undefined && /^\d+$/.test(fields[2])) {
+      return Number(fields[2])
+    }
+  }
+  return null
+}
+
+/**
+ * This host's users and groups: `getent` (so LDAP or sssd users count, as they do for
+ * setuid), else the files `/etc/passwd` and `/etc/group` where getent is not installed.
+ */
+export function systemDirectory(
+  files = { passwd: '/etc/passwd', group: '/etc/group', getent: 'getent' },
+): IdDirectory {
+  const lookup = (db: 'passwd' | 'group', name: string): number | null => {
+    const getent = spawnSync(files.getent, [db, name], { encoding: 'utf8', timeout: 5000 })
+    if (getent.error === undefined)
+      return getent.status === 0 ? idInFile(getent.stdout, name) : null
+    try {
+      return idInFile(readFileSync(files[db], 'utf8'), name)
+    } catch {
+      return null
+    }
+  }
+  return { user: (name) => lookup('passwd', name), group: (name) => lookup('group', name) }
+}
+
+/**
+ * Check that process_uid and process_gid name a user and a group of this host that are
+ * not root (numeric ids are taken as they are, like setuid does), before anything binds:
+ * otherwise the relay would listen, then fail at the switch. Throws a ConfigError.
+ */
+export function checkProcessIds(config: Config, directory: IdDirectory): void {
+  const check = (key: 'process_uid' | 'process_gid', kind: 'user' | 'group'): void => {
+    const value = config[key]
+    if (value === '') return
+    const text = String(value)
+    const resolved = /^\d+$/.test(text) ? Number(text) : directory[kind](text)
+    if (resolved === null) {
+      throw new ConfigError(
+        `${key}: no ${kind} "${text}" on this host (getent ${kind === 'user' ? 'passwd' : 'group'} ${text} finds nothing); create it (the RPM makes "tuleaprt") or name an existing one`,
+      )
+    }
+    if (resolved === 0) {
+      throw new ConfigError(
+        `${key}: "${text}" is root (id 0); name an unprivileged ${kind}, e.g. "tuleaprt"`,
+      )
+    }
+  }
+  check('process_uid', 'user')
+  check('process_gid', 'group')
 }

@@ -127,12 +127,18 @@ t.test('ensureDevSetup', async (t) => {
   })
 })
 
-t.test('without the script: a ConfigError saying development mode failed', async (t) => {
-  const dir = fakeRoot(t, false)
-  t.throws(() => ensureDevSetup(dir), ConfigError)
-  t.throws(() => ensureDevSetup(dir), /^development mode: cannot make a self-signed certificate/)
-  t.notOk(existsSync(join(dir, 'ssl/dev-config.json')), 'no config without a certificate')
-})
+t.test(
+  'an installed copy (under /usr/lib) is never written: a ConfigError naming --config',
+  async (t) => {
+    const installed = '/usr/lib/tuleap-realtime-test-never-made'
+    t.throws(() => ensureDevSetup(installed), ConfigError)
+    t.throws(
+      () => ensureDevSetup(installed),
+      /^development mode writes its key and certificate in \/usr\/lib\/tuleap-realtime-test-never-made\/ssl, which is not writable .*--config=\/etc\/tuleap-realtime\/config\.json.*TULEAP_REALTIME_DEV_DIR/,
+    )
+    t.notOk(existsSync(installed), 'nothing made there')
+  },
+)
 
 /** Resolves to true if `port` on 127.0.0.1 can be bound now. */
 function portFree(port: number): Promise<boolean> {

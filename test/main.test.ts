@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { connect as tlsConnect } from 'node:tls'
@@ -108,6 +108,45 @@ t.test('the relay process', async (t) => {
       /^tuleap-realtime: configuration error: nodejs_server_jwt_private_key: still the placeholder/,
     )
     t.notOk(relay.lines.some(isListening), 'never logged listening')
+  })
+
+  t.test('a broken config: the one-line messages of check-config, no stack trace', async (t) => {
+    const broken = join(dir, 'broken.json')
+    writeFileSync(broken, '{\n  "port": "8443",\n}\n')
+    const syntax = spawnRelay(t, [`--config=${broken}`], { cwd: dir })
+    t.same(await syntax.exited(), { code: 1, signal: null })
+    t.match(
+      syntax.stderr(),
+      new RegExp(
+        `^tuleap-realtime: configuration error: ${broken} is not valid JSON: line 3, column 1: [^\\n]*\\n$`,
+      ),
+    )
+    const quoted = spawnRelay(t, [`--config=${configFile({ port: '8443', tls: 'true' })}`], {
+      cwd: dir,
+    })
+    t.same(await quoted.exited(), { code: 1, signal: null })
+    t.match(
+      quoted.stderr(),
+      /^tuleap-realtime: configuration error: port: "8443" is a string; write a number without quotes, e.g. "port": 8443\ntuleap-realtime: configuration error: tls: "true" is a string; [^\n]*\n$/,
+    )
+    for (const relay of [syntax, quoted]) t.notMatch(relay.output(), /\n\s+at /, 'no stack trace')
+  })
+
+  t.test('as root, a process_uid that does not exist: exit 1 before listening', async (t) => {
+    if (!requireRoot(t)) return
+    const port = await freePort()
+    const relay = spawnRelay(
+      t,
+      [`--config=${configFile({ port, process_uid: 'no-such-user-42', process_gid: NOBODY })}`],
+      { cwd: dir },
+    )
+    t.same(await relay.exited(), { code: 1, signal: null })
+    t.match(
+      relay.stderr(),
+      /^tuleap-realtime: configuration error: process_uid: no user "no-such-user-42" on this host/,
+    )
+    t.notOk(relay.lines.some(isListening), 'never logged listening')
+    t.equal(await portProblem(port), null, 'the port is free')
   })
 
   t.test('an unusable TLS pair: exit 1 naming the files', async (t) => {

@@ -1,10 +1,14 @@
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import {
   checkCanDrop,
+  checkProcessIds,
   dropPrivileges,
+  idInFile,
   mustDrop,
   posixProcess,
   PrivilegeError,
+  systemDirectory,
   type ProcessIds,
 } from '../src/privileges.js'
 import { testConfig } from './helpers/config.js'
@@ -185,4 +189,60 @@ t.test('posixProcess is the running process and its methods work unbound', async
   t.equal(proc.getuid(), process.getuid?.())
   t.equal(proc.getgid(), process.getgid?.())
   t.same(proc.getgroups(), process.getgroups?.())
+})
+
+t.test('idInFile: the third field of the named entry', async (t) => {
+  const passwd = 'root:x:0:0:root:/root:/bin/bash\ntuleaprt:x:990:990::/opt:/sbin/nologin\n'
+  t.equal(idInFile(passwd, 'tuleaprt'), 990)
+  t.equal(idInFile(passwd, 'root'), 0)
+  t.equal(idInFile(passwd, 'tuleap'), null, 'a prefix is not a name')
+  t.equal(idInFile('broken:x:abc:0\n', 'broken'), null)
+})
+
+t.test('systemDirectory: getent, else the files', async (t) => {
+  const viaGetent = systemDirectory()
+  t.equal(viaGetent.user('root'), 0)
+  t.equal(viaGetent.group('root'), 0)
+  t.equal(viaGetent.user('no-such-user-42'), null)
+  const dir = t.testdir({
+    passwd: 'tuleaprt:x:990:991::/opt:/sbin/nologin\n',
+    group: 'tuleaprt:x:991:\n',
+  })
+  const viaFiles = systemDirectory({
+    passwd: join(dir, 'passwd'),
+    group: join(dir, 'group'),
+    getent: 'no-such-getent-command',
+  })
+  t.equal(viaFiles.user('tuleaprt'), 990)
+  t.equal(viaFiles.group('tuleaprt'), 991)
+  t.equal(viaFiles.user('root'), null, 'only the files are read')
+  const unreadable = systemDirectory({
+    passwd: join(dir, 'missing'),
+    group: join(dir, 'missing'),
+    getent: 'no-such-getent-command',
+  })
+  t.equal(unreadable.user('tuleaprt'), null)
+})
+
+t.test('checkProcessIds: names resolve, numbers pass, root and unknown names do not', async (t) => {
+  const host = {
+    user: (name: string) => (name === 'tuleaprt' ? 990 : name === 'root' ? 0 : null),
+    group: (name: string) => (name === 'tuleaprt' ? 991 : null),
+  }
+  const ids = (process_uid: string | number, process_gid: string | number) =>
+    testConfig({ process_uid, process_gid })
+  t.doesNotThrow(() => checkProcessIds(ids('', ''), host), 'none set: nothing to check')
+  t.doesNotThrow(() => checkProcessIds(ids('tuleaprt', 'tuleaprt'), host))
+  t.doesNotThrow(() => checkProcessIds(ids(4242, '4243'), host), 'numeric ids as they are')
+  t.throws(() => checkProcessIds(ids('nobody-here', 'tuleaprt'), host), {
+    name: 'ConfigError',
+    message: /^process_uid: no user "nobody-here" on this host/,
+  })
+  t.throws(() => checkProcessIds(ids('tuleaprt', 'nogrp'), host), {
+    message: /^process_gid: no group "nogrp" on this host \(getent group nogrp/,
+  })
+  t.throws(() => checkProcessIds(ids('root', 'tuleaprt'), host), {
+    message: /^process_uid: "root" is root \(id 0\)/,
+  })
+  t.throws(() => checkProcessIds(ids(990, 0), host), { message: /^process_gid: "0" is root/ })
 })

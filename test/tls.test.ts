@@ -82,7 +82,33 @@ t.test('certificate files', async (t) => {
       ),
       message,
     )
-    t.match(message, /mismatch/i)
+    t.match(message, /the key is not the certificate's private key \(key values mismatch\)$/)
+  })
+
+  t.test('each kind of bad pair says which file is wrong', async (t) => {
+    t.match(
+      configError(t, () => readTlsFiles(config(garbage, a.key))),
+      /: the certificate file holds no PEM certificate/,
+    )
+    t.match(
+      configError(t, () => readTlsFiles(config(a.cert, garbage))),
+      /: the key file holds no PEM private key/,
+    )
+    const encrypted = join(dir, 'encrypted-key.pem')
+    execFileSync('openssl', [
+      'pkey',
+      '-in',
+      a.key,
+      '-aes256',
+      '-passout',
+      'pass:secret',
+      '-out',
+      encrypted,
+    ])
+    t.match(
+      configError(t, () => readTlsFiles(config(a.cert, encrypted))),
+      /: the key file is encrypted; the relay needs it without a passphrase/,
+    )
   })
 
   t.test('files that are not PEM are refused as a pair', async (t) => {

@@ -1,4 +1,6 @@
+import { lookup as dnsLookup } from 'node:dns'
 import { existsSync } from 'node:fs'
+import { isIP, type LookupFunction } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import { projectRoot } from '../dev-defaults.js'
@@ -42,11 +44,24 @@ export function parseOptions<R>(parse: () => R): R {
 /** Where the operator commands look for a config when --config is not given. */
 export const SYSTEM_CONFIG = '/etc/tuleap-realtime/config.json'
 
+/** A stand-in key for commands that sign nothing (`listen --token`): never used to sign. */
+const UNUSED_KEY = 'unused-by-this-command-'.repeat(4)
+
+/** Where a key error sends the admin, beside `tuleap-realtime genkey`. */
+const KEY_HINT =
+  'the commands read the key from the config or from PRIVATE_KEY, as the relay does; with the key in /etc/tuleap-realtime/env: set -a; . /etc/tuleap-realtime/env; set +a'
+
 /**
  * The config a command uses: --config, else the installed one, else development mode's.
- * Only the key and the listening address and port matter to the commands.
+ * Only the key, the listening address and port and the certificate matter to the commands.
+ * The key comes from the file or from PRIVATE_KEY (io.env), as for the relay; a command
+ * that signs nothing (`needsKey: false`) works without one.
  */
-export function commandConfig(file: string | undefined, io: Io): { config: Config; file: string } {
+export function commandConfig(
+  file: string | undefined,
+  io: Io,
+  options: { needsKey?: boolean } = {},
+): { config: Config; file: string } {
   const dev = devConfigFile()
   const candidates = file !== undefined ? [file] : [SYSTEM_CONFIG, dev]
   const found = candidates.find((f) => f !== null && existsSync(f)) ?? null
@@ -58,14 +73,22 @@ export function commandConfig(file: string | undefined, io: Io): { config: Confi
     )
   }
   // Development mode's config names its certificate only at run time: add it here too.
-  const values =
+  const values: Record<string, unknown> =
     dev !== null && resolve(found) === dev
       ? {
           full_path_ssl_cert: join(dirname(found), 'dev-cert.pem'),
           full_path_ssl_key: join(dirname(found), 'dev-key.pem'),
         }
       : {}
-  return { config: loadConfig({ file: found, env: io.env, values }), file: found }
+  if (options.needsKey === false) values.nodejs_server_jwt_private_key = UNUSED_KEY
+  try {
+    return { config: loadConfig({ file: found, env: io.env, values }), file: found }
+  } catch (err) {
+    if (err instanceof ConfigError && err.message.startsWith('nodejs_server_jwt_private_key:')) {
+      throw new ConfigError(`${found}: ${err.message} (${KEY_HINT})`)
+    }
+    throw err
+  }
 }
 
 function devConfigFile(): string | null {
@@ -90,4 +113,31 @@ export function parseDuration(text: string): number {
   if (!match) throw new UsageError(`invalid duration "${text}" (examples: 90s, 30m, 2h)`)
   const unit = match[2] === 'h' ? 3600 : match[2] === 'm' ? 60 : 1
   return Number(match[1]) * unit
+}
+
+/**
+ * `--resolve=HOST:ADDRESS` (as curl's, without the port): connect to ADDRESS whenever the
+ * URL names HOST, still checking the certificate against HOST. For a relay whose name is
+ * not (yet) in DNS, or to reach this host's relay by the name its certificate carries.
+ */
+export function parseResolve(text: string | undefined): LookupFunction | undefined {
+  if (text === undefined) return undefined
+  const colon = text.indexOf(':')
+  const host = text.slice(0, colon).toLowerCase()
+  const address = text.slice(colon + 1).replace(/^\[(.*)\]$/, '$1')
+  const family = isIP(address)
+  if (colon <= 0 || family === 0) {
+    throw new UsageError(`--resolve must be HOST:ADDRESS, e.g. relay.example.com:127.0.0.1`)
+  }
+  return (hostname, options, callback) => {
+    if (hostname.toLowerCase() !== host) {
+      dnsLookup(hostname, options, callback)
+      return
+    }
+    if ((options as { all?: boolean }).all === true) {
+      ;(callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+        { address, family },
+      ])
+    } else callback(null, address, family)
+  }
 }

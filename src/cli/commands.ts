@@ -1,3 +1,4 @@
+import { cert } from './cert.js'
 import { checkConfigCommand } from './check-config.js'
 import type { Command } from './command.js'
 import { genkey } from './genkey.js'
@@ -6,16 +7,27 @@ import { publish } from './publish.js'
 import { token } from './token.js'
 
 /** Every operator command, in the order `help` lists them. */
-export const COMMANDS: readonly Command[] = [checkConfigCommand, genkey, token, publish, listen]
+export const COMMANDS: readonly Command[] = [
+  checkConfigCommand,
+  genkey,
+  cert,
+  token,
+  publish,
+  listen,
+]
 
 /** Top-level help text. */
 export function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
   return `Usage: tuleap-realtime [--config=PATH]
        tuleap-realtime <command> [options]     (tuleap-realtime <command> --help)
+       tuleap-realtime --version
 
 Without a command, runs the relay. Without --config, runs in development mode:
-127.0.0.1:4443 with a generated self-signed certificate and key under ssl/.
+127.0.0.1:4443 with a generated self-signed certificate and key under ssl/ (or
+$TULEAP_REALTIME_DEV_DIR); an installed copy (not writable) needs --config.
+
+The commands read the key from the config or from PRIVATE_KEY, as the relay does.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}

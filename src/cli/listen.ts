@@ -9,6 +9,7 @@ import {
   EXIT,
   parseDuration,
   parseOptions,
+  parseResolve,
   UsageError,
   type Command,
 } from './command.js'
@@ -23,11 +24,15 @@ export const listen: Command = {
   summary: 'subscribe to a room and print each message as a JSON line',
   usage: `Usage: tuleap-realtime listen --room=ID [--token=JWT | --user=ID --rights=@a,@b]
          [--presence] [--count=N] [--url=wss://host:port] [--config=PATH] [--ca=FILE] [--insecure]
+         [--resolve=HOST:ADDRESS]
 
 Subscribes to room ID and prints every message (and presence/resync event) as one JSON
 line on stdout, until interrupted or --count messages have arrived. Reconnects and
 resumes from the last message seen. Without --token, signs a subscriber token for
---user (default 0) with --rights (default @site_active) using the config's key.`,
+--user (default 0) with --rights (default @site_active) using the config's key (or
+PRIVATE_KEY); with --token, no key is needed. --url may name the relay by the host name
+its certificate carries; --ca=FILE adds a CA to trust; --resolve=HOST:ADDRESS connects to
+ADDRESS for HOST (e.g. the certificate's name on this host: --resolve=NAME:127.0.0.1).`,
   async run(args, io) {
     const { values } = parseOptions(() =>
       parseArgs({
@@ -45,20 +50,27 @@ resumes from the last message seen. Without --token, signs a subscriber token fo
           config: { type: 'string' },
           ca: { type: 'string' },
           insecure: { type: 'boolean' },
+          resolve: { type: 'string' },
         },
       }),
     )
     if (values.room === undefined) throw new UsageError('--room is required')
     const count = values.count === undefined ? Infinity : Number(values.count)
     if (!(count > 0)) throw new UsageError('--count must be a positive integer')
-    const { config } = commandConfig(values.config, io)
+    // A given token needs no key: the relay checks it.
+    const { config } = commandConfig(values.config, io, { needsKey: values.token === undefined })
     const given = values.token
     const user = Number(values.user ?? '0')
     const rights = (values.rights ?? '@site_active').split(',').filter((r) => r !== '')
     const ttl = parseDuration(values.ttl ?? '30m')
     const getToken = (): string =>
       given ?? signSubscriberToken(user, rights, ttl, config.nodejs_server_jwt_private_key)
-    const trust = trustFor(config, values.ca, values.insecure === true)
+    const trust = trustFor(
+      config,
+      values.ca,
+      values.insecure === true,
+      parseResolve(values.resolve),
+    )
     // ws, with this command's TLS trust, behind the browser constructor's signature.
     // ws reports a refused connection or an untrusted certificate as an 'error' event,
     // which would crash the process without a listener; the close that follows makes the

@@ -7,6 +7,7 @@ import {
   defaultUrl,
   EXIT,
   parseOptions,
+  parseResolve,
   UsageError,
   type Command,
 } from './command.js'
@@ -58,10 +59,13 @@ export const publish: Command = {
   usage: `Usage: tuleap-realtime publish --room=ID --cmd=CMD [--data=JSON] [--rights=JSON]
          [--sender-user-id=N] [--sender-uuid=UUID] [--jti=ID]
          [--url=https://host:port] [--config=PATH] [--ca=FILE] [--insecure]
+         [--resolve=HOST:ADDRESS]
 
 Signs a publish token (docs/protocol.md §1.2) with the key of the config and posts it to
-URL/message (default: the config's port on localhost). Prints the relay's JSON answer;
-exit 0 when it is accepted (200), 1 otherwise.`,
+URL/message (default: the config's port on localhost). The key comes from the config or
+from PRIVATE_KEY. --url may name the relay by the host name its certificate carries;
+--ca=FILE adds a CA to trust; --resolve=HOST:ADDRESS connects to ADDRESS for HOST.
+Prints the relay's JSON answer; exit 0 when it is accepted (200), 1 otherwise.`,
   async run(args, io) {
     const { values } = parseOptions(() =>
       parseArgs({
@@ -79,6 +83,7 @@ exit 0 when it is accepted (200), 1 otherwise.`,
           config: { type: 'string' },
           ca: { type: 'string' },
           insecure: { type: 'boolean' },
+          resolve: { type: 'string' },
         },
       }),
     )
@@ -98,7 +103,13 @@ exit 0 when it is accepted (200), 1 otherwise.`,
     const body = signPublishToken([message], config.nodejs_server_jwt_private_key, {
       ...(values.jti !== undefined ? { jti: values.jti } : {}),
     })
-    const answer = await post(url, body, trustFor(config, values.ca, values.insecure === true))
+    const trust = trustFor(
+      config,
+      values.ca,
+      values.insecure === true,
+      parseResolve(values.resolve),
+    )
+    const answer = await post(url, body, trust)
     if (answer.status === 200) {
       io.out(answer.text)
       return EXIT.OK

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import type { LookupFunction } from 'node:net'
 import { rootCertificates } from 'node:tls'
 import type { Config } from '../config.js'
 import { UsageError } from './command.js'
@@ -7,6 +8,8 @@ import { UsageError } from './command.js'
 export interface TrustOptions {
   readonly ca?: (string | Buffer)[]
   readonly rejectUnauthorized: boolean
+  /** --resolve: where a host name connects (the certificate is still checked against it). */
+  readonly lookup?: LookupFunction
 }
 
 /**
@@ -18,8 +21,10 @@ export function trustFor(
   config: Config,
   caFile: string | undefined,
   insecure: boolean,
+  lookup?: LookupFunction,
 ): TrustOptions {
-  if (insecure) return { rejectUnauthorized: false }
+  const resolved = lookup === undefined ? {} : { lookup }
+  if (insecure) return { rejectUnauthorized: false, ...resolved }
   const ca: (string | Buffer)[] = [...rootCertificates]
   if (caFile !== undefined) {
     try {
@@ -33,5 +38,5 @@ export function trustFor(
   } catch {
     // Not readable here (another host, or not root): the system CAs and --ca decide.
   }
-  return { ca, rejectUnauthorized: true }
+  return { ca, rejectUnauthorized: true, ...resolved }
 }

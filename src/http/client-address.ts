@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net'
-import type { FastifyInstance } from 'fastify'
 import type { IncomingMessage } from 'node:http'
+import type { FastifyInstance } from 'fastify'
 
 /**
  * Which peers are trusted reverse proxies (config `trusted_proxies`: addresses and

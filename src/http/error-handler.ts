@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { RelayError, type ErrorCode } from '../errors.js'
+import { logRefusal } from '../log-refusal.js'
 import type { RefusalSummariser } from '../log-summary.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 import { plainAddress } from './client-address.js'
@@ -75,17 +76,15 @@ export function installErrorHandlers(
     metrics.refused(relay.code)
     if (relay.status >= 500 && relay.code !== 'RELAY_ERR_BROKER_UNAVAILABLE') {
       request.log.error({ err }, 'request failed')
-    } else if (refusals) {
-      // The path without its query: a query may carry anything, a token included.
-      refusals.refused({
+    } else {
+      // Bounded per address, door and reason when the app has a summariser.
+      logRefusal(refusals ?? request.log, {
         address: plainAddress(request.ip),
         reason: relay.code,
+        // The route's pattern, never the request's own URL (a query may carry a token).
+        endpoint: request.routeOptions.url === '/message' ? 'publish' : 'http',
         detail: relay.message,
-        method: request.method,
-        path: request.url.split('?', 1)[0] ?? '',
       })
-    } else {
-      request.log.info({ error: relay.code, detail: relay.message }, 'request refused')
     }
     const status =
       relay.code === 'RELAY_ERR_HTTP_BAD_REQUEST' ? (err.statusCode ?? 400) : relay.status

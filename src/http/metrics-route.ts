@@ -1,11 +1,11 @@
 import { timingSafeEqual } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { isLoopbackAddress } from '../config.js'
 import type { BrokerCounts } from '../broker/broker.js'
 import { CLOSE, ERRORS, RelayError } from '../errors.js'
 import type { RelayMetrics } from '../metrics.js'
+import { RELAY_VERSION } from '../version.js'
 
 /** Prometheus metrics of one relay, each backed by prom-client. */
 export interface PrometheusMetrics extends RelayMetrics {
@@ -18,21 +18,7 @@ export interface PrometheusMetrics extends RelayMetrics {
  */
 const GAUGES_NAMED_TOTAL = ['active_resources', 'active_handles', 'active_requests'] as const
 
-/** The relay's version: from package.json, the nearest one above this module (src or dist/src). */
-export const RELAY_VERSION: string = (() => {
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
-        name?: string
-        version?: string
-      }
-      if (pkg.name === 'tuleap-realtime' && typeof pkg.version === 'string') return pkg.version
-    } catch {
-      // not there: the next level up
-    }
-  }
-  return 'unknown'
-})()
+export { RELAY_VERSION } from '../version.js'
 
 /** Build the registry; `connections`, `rooms` and `brokerReady` are read at scrape time. */
 export function createPrometheusMetrics(gauges: {

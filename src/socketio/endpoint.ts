@@ -1,3 +1,4 @@
+import { logRefusal } from '../log-refusal.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Server as EngineServer, type AttachOptions, type ServerOptions } from 'engine.io'
 import type { FastifyInstance } from 'fastify'
@@ -188,6 +189,7 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
   const onConnection = (socket: Socket): void => {
     const member = new SocketIoMember(socket, memberCtx, app.log.child({ sio: socket.id }))
     member.address = addressOf(socket.request)
+    member.log.debug({ address: member.address, nsp: member.nsp }, 'connection opened')
     socket.use((_packet, next) => {
       if (member.countEvent(Date.now())) {
         next()
@@ -210,7 +212,8 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
         member.fail()
       }
     })
-    socket.on('disconnect', () => {
+    socket.on('disconnect', (reason) => {
+      member.log.debug({ address: member.address, reason }, 'connection closed')
       member.closedByPeer()
       hub.remove(member)
       for (const room of tmRooms.get(member) ?? []) {
@@ -242,13 +245,23 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
         ? { cors: { origin: [...config.allowed_origins], credentials: true } }
         : {}),
       allowRequest(req: IncomingMessage, callback: (err: string | null, ok: boolean) => void) {
+        const refuse = (reason: string, detail: string): void => {
+          logRefusal(app.log, {
+            address: clientAddress(req, opts.proxyTrust ?? null),
+            reason,
+            endpoint: 'socket.io',
+            detail,
+          })
+        }
         if (!originAllowed(config.allowed_origins, req.headers.origin)) {
           metrics.refused('close_1008')
+          refuse('close_1008', 'origin not allowed')
           callback('origin not allowed', false)
           return
         }
         if (count() + opts.wsConnections() >= config.max_connections) {
           metrics.refused('close_4010')
+          refuse('close_4010', `max_connections (${config.max_connections}) reached`)
           callback('server full', false)
           return
         }

@@ -4,6 +4,7 @@ import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import type { StoredMessage } from '../broker/broker.js'
 import { messageOfFrame } from '../protocol/server-frames.js'
 import type { Member } from '../hub/member.js'
+import { logRefusal } from '../log-refusal.js'
 import type { RefusalSummariser } from '../log-summary.js'
 import type { RelayMetrics } from '../metrics.js'
 import type { Corkable, WriteBatch } from '../ws/write-batch.js'
@@ -153,15 +154,6 @@ export class SocketIoMember implements Member, Corkable {
     this.close('internal error')
   }
 
-  /** Log a refusal of the peer's doing under its stable `code`. */
-  refused(code: string, detail: string): void {
-    if (this.ctx.refusalLog) {
-      this.ctx.refusalLog.refused({ address: this.address, reason: code, detail, nsp: this.nsp })
-    } else {
-      this.log.debug({ reason: detail, nsp: this.nsp }, 'socket.io subscription refused')
-    }
-  }
-
   /**
    * Close the page's whole connection, as the historic server's `disconnect('unauthorized')`
    * did. With `code`, the close is a refusal of the peer's doing and is logged as one.
@@ -173,6 +165,16 @@ export class SocketIoMember implements Member, Corkable {
     if (code !== undefined) this.refused(code, reason)
     else this.log.info({ reason, nsp: this.nsp }, 'closing socket.io connection')
     this.socket.disconnect(true)
+  }
+
+  /** Log a refusal of this page (the same codes as /ws: close_4001, RateLimited...). */
+  refused(reason: string, detail: string): void {
+    logRefusal(this.ctx.refusalLog ?? this.log, {
+      address: this.address,
+      reason,
+      endpoint: 'socket.io',
+      detail,
+    })
   }
 
   /** The peer went away: stop timers. */
@@ -249,6 +251,7 @@ export class SocketIoMember implements Member, Corkable {
     this.ctx.metrics.refused('JWTExpired')
     this.socket.emit('error-jwt', 'JWTExpired')
     this.graceTimer = setTimeout(() => {
+      this.refused('close_4001', 'token expired and not renewed')
       this.close('token expired and not renewed')
     }, this.ctx.limits.expiredGraceMs)
   }

@@ -25,16 +25,23 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** The reason refused subscriptions are logged under. */
-const SUBSCRIPTION_REFUSED = 'SubscriptionRefused'
-
 /**
  * A refused subscription, as the historic server answered it: a socket that never
  * subscribed is disconnected (the page sees `disconnect`); one that did keeps its rooms.
  */
-function refuse(member: SocketIoMember, why: string): void {
-  if (!member.countMalformed() || !member.everSubscribed) member.close(why, SUBSCRIPTION_REFUSED)
-  else member.refused(SUBSCRIPTION_REFUSED, why)
+function refuse(member: SocketIoMember, reason: string, detail: string): void {
+  refused(member, reason, detail)
+  if (!member.countMalformed() || !member.everSubscribed) member.close(detail)
+}
+
+function refused(member: SocketIoMember, reason: string, detail: string): void {
+  member.refused(reason, detail)
+}
+
+/** A token refused: its catalogue code and the verifier's words. */
+interface TokenRefusal {
+  readonly refused: string
+  readonly detail: string
 }
 
 /** Verify a token; an expired one gets the historic `error-jwt` event. */
@@ -42,15 +49,20 @@ function verify(
   ctx: SioSessionContext,
   member: SocketIoMember,
   token: unknown,
-): SubscriberClaims | null {
+): SubscriberClaims | TokenRefusal {
   try {
     const claims = ctx.verifier.verifySubscriber(token, ctx.now())
-    if (member.authenticated && claims.userId !== member.userId) return null
+    if (member.authenticated && claims.userId !== member.userId) {
+      return {
+        refused: 'RELAY_ERR_AUTH_INVALID',
+        detail: 'a renewed token must be for the same data.user_id',
+      }
+    }
     return claims
   } catch (err) {
     if (!(err instanceof TokenError)) throw err
     if (err.code === 'RELAY_ERR_AUTH_EXPIRED') member.socket.emit('error-jwt', 'JWTExpired')
-    return null
+    return { refused: err.code, detail: err.message }
   }
 }
 
@@ -66,11 +78,11 @@ export async function onSubscription(
 ): Promise<void> {
   if (member.closed) return
   if (!isObject(data) || !('token' in data) || !('nodejs_server_version' in data)) {
-    refuse(member, 'subscription details are incomplete')
+    refuse(member, 'BadRequest', 'subscription details are incomplete')
     return
   }
   if (data.nodejs_server_version !== NODEJS_SERVER_VERSION) {
-    refuse(member, `nodejs_server_version must be ${NODEJS_SERVER_VERSION}`)
+    refuse(member, 'BadRequest', `nodejs_server_version must be ${NODEJS_SERVER_VERSION}`)
     return
   }
   const room = normaliseRoomId(data.room_id)
@@ -82,21 +94,21 @@ export async function onSubscription(
     uuid.length > MAX_UUID_LENGTH ||
     CONTROL.test(uuid)
   ) {
-    refuse(member, 'room_id or uuid is malformed')
+    refuse(member, 'BadRequest', 'room_id or uuid is malformed')
     return
   }
   const claims = verify(ctx, member, data.token)
-  if (!claims) {
-    refuse(member, 'token refused')
+  if ('refused' in claims) {
+    refuse(member, claims.refused, `token refused: ${claims.detail}`)
     return
   }
   if (member.everSubscribed && uuid !== member.uuid) {
-    refuse(member, 'uuid must stay the same for the whole connection')
+    refuse(member, 'BadRequest', 'uuid must stay the same for the whole connection')
     return
   }
   const already = ctx.hub.isSubscribed(member, room)
   if (!already && ctx.hub.roomCount(member) >= ctx.maxRooms) {
-    refuse(member, `at most ${ctx.maxRooms} rooms per connection`)
+    refuse(member, 'RoomLimit', `at most ${ctx.maxRooms} rooms per connection`)
     return
   }
   member.uuid = uuid
@@ -116,10 +128,14 @@ export async function onSubscription(
 export function onToken(ctx: SioSessionContext, member: SocketIoMember, data: unknown): void {
   if (member.closed || !member.authenticated) return
   if (!isObject(data)) {
-    if (!member.countMalformed()) member.close('too many malformed events', 'BadRequest')
+    refused(member, 'BadRequest', 'a token event must carry an object')
+    if (!member.countMalformed()) member.close('too many malformed events')
     return
   }
   const claims = verify(ctx, member, data.token)
-  if (!claims) return
+  if ('refused' in claims) {
+    refused(member, claims.refused, `token renewal refused: ${claims.detail}`)
+    return
+  }
   if (member.applyToken(claims, ctx.now())) ctx.hub.resume(member)
 }

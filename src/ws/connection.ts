@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
 import { errorFrame } from './frames.js'
+import { logRefusal } from '../log-refusal.js'
 import type { RefusalSummariser } from '../log-summary.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
 import type { Member } from '../hub/member.js'
@@ -39,6 +40,18 @@ export const BATCH_FLUSH_BYTES = 65_536
 
 /** ws's send options for every frame: text, shared between calls. */
 const TEXT = { binary: false } as const
+
+/** Closes that refuse the peer (what it sent or did), logged as refusals. */
+const REFUSALS: ReadonlySet<number> = new Set(
+  [
+    CLOSE.POLICY_ORIGIN,
+    CLOSE.TOO_LARGE,
+    CLOSE.MALFORMED,
+    CLOSE.UNAUTHORIZED,
+    CLOSE.RATE_LIMITED,
+    CLOSE.SERVER_FULL,
+  ].map((c) => c.code),
+)
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** Frame-rate window: the allowance is averaged over this many seconds. */
@@ -176,6 +189,11 @@ export class Connection implements Member, Corkable {
    * rarely, and a child logger kept per connection costs memory on every idle socket.
    */
   get log(): FastifyBaseLogger {
+    return this.baseLog.child({ conn: this.id, address: this.address })
+  }
+
+  /** The logger of refusals: `logRefusal` adds the address itself. */
+  private get refusalLog(): FastifyBaseLogger {
     return this.baseLog.child({ conn: this.id })
   }
 
@@ -204,10 +222,19 @@ export class Connection implements Member, Corkable {
     this.batching?.stream.uncork()
   }
 
-  /** Send an `error` frame; the connection stays open. */
-  sendError(code: WsErrorCode, message: string, roomId?: string): void {
+  /**
+   * Send an `error` frame (the connection stays open) and log the refusal; `reason` is
+   * the finer code when there is one (RELAY_ERR_AUTH_EXPIRED behind JWTExpired).
+   */
+  sendError(code: WsErrorCode, message: string, roomId?: string, reason: string = code): void {
     this.metrics.refused(code)
-    this.refusals?.refused({ address: this.address, reason: code, detail: message, conn: this.id })
+    logRefusal(this.refusals ?? this.refusalLog, {
+      address: this.address,
+      reason,
+      endpoint: 'ws',
+      detail: message,
+      ...(roomId !== undefined ? { room_id: roomId } : {}),
+    })
     this.send(errorFrame(code, message, roomId))
   }
 
@@ -249,16 +276,14 @@ export class Connection implements Member, Corkable {
     this.clearTimers()
     if (close === CLOSE.SLOW_CONSUMER) this.metrics.slowConsumer()
     else if (close.code >= 4000) this.metrics.refused(`close_${close.code}`)
-    const normal = close.code === CLOSE.GOING_AWAY.code || close.code === CLOSE.NORMAL.code
-    // A close for the peer's cause is a refusal; a failure of the relay's (1011) is not.
-    if (!normal && this.refusals && close.code !== CLOSE.INTERNAL.code) {
-      this.refusals.refused({
+    if (REFUSALS.has(close.code)) {
+      logRefusal(this.refusals ?? this.refusalLog, {
         address: this.address,
         reason: `close_${close.code}`,
+        endpoint: 'ws',
         detail: detail ?? close.reason,
-        conn: this.id,
       })
-    } else if (!normal) {
+    } else if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
       this.log.info(
         { close_code: close.code, reason: detail ?? close.reason },
         'closing connection',

@@ -208,7 +208,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
         hub.remove(conn)
         conn.log.debug({ close_code: code }, 'connection closed')
       })
-      request.log.debug({ conn: id, remote: request.ip }, 'connection opened')
+      conn.log.debug('connection opened')
       conn.startAuthTimeout(config.auth_timeout_ms)
       conn.send(hello)
     },

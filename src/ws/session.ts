@@ -28,7 +28,7 @@ function malformed(conn: Connection, message: string, roomId?: string): void {
 function refuseToken(conn: Connection, err: unknown, roomId?: string): void {
   if (!(err instanceof TokenError)) throw err
   const code = err.code === 'RELAY_ERR_AUTH_EXPIRED' ? 'JWTExpired' : 'Unauthorized'
-  conn.sendError(code, err.message, roomId)
+  conn.sendError(code, err.message, roomId, err.code)
 }
 
 function verify(

@@ -63,6 +63,8 @@ async function startRelay(opts: ServerOptions): Promise<RunningServer> {
       log_level: 'info',
       // The publisher is one peer address; measure the publish path, not the limiter.
       publish_rate_per_minute: 1_000_000_000,
+      // Every viewer connects from 127.0.0.1 before it subscribes.
+      max_unauthenticated_per_address: 1_000_000,
       ...(opts.redis
         ? { broker: { type: 'redis', url: opts.redis.url, key_prefix: opts.redis.keyPrefix } }
         : {}),

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { checkConfig, type Io } from '../../src/cli/check-config.js'
+import type { IdDirectory } from '../../src/privileges.js'
 import { TEST_KEY, testConfigFile } from '../helpers/config.js'
 import { projectRoot, requireBuild, runRelaySync } from '../helpers/process.js'
 import { requireOpenssl } from '../helpers/tools.js'
@@ -19,6 +20,12 @@ function collect(env: NodeJS.ProcessEnv = {}): Io & { outLines: string[]; errLin
     out: (line) => outLines.push(line),
     err: (line) => errLines.push(line),
   }
+}
+
+/** A host with the users and groups `tuleaprt` (990) and `root` (0), nothing else. */
+const HOST: IdDirectory = {
+  user: (name) => ({ tuleaprt: 990, root: 0 })[name] ?? null,
+  group: (name) => ({ tuleaprt: 990, root: 0 })[name] ?? null,
 }
 
 t.test('check-config', async (t) => {
@@ -102,6 +109,69 @@ t.test('check-config', async (t) => {
     t.match(io.errLines, [`check-config: ${missing}: cannot read ${missing}`])
   })
 
+  t.test('a JSON syntax error: its line and column, one line', async (t) => {
+    const file = join(dir, 'syntax.json')
+    writeFileSync(file, '{\n  "port": 8443,\n  "address": "127.0.0.1",\n}\n')
+    const io = collect({ PRIVATE_KEY: TEST_KEY })
+    t.equal(checkConfig(file, io, HOST), 1)
+    t.equal(io.errLines.length, 1)
+    t.match(io.errLines[0], `check-config: ${file}: ${file} is not valid JSON: line 4, column 1: `)
+  })
+
+  t.test('a port given as a string is refused, though convict would coerce it', async (t) => {
+    const io = collect()
+    const file = write({ port: '8443' })
+    t.equal(checkConfig(file, io, HOST), 1)
+    t.same(io.errLines, [
+      `check-config: ${file}: port: "8443" is a string; write a number without quotes, e.g. "port": 8443`,
+    ])
+  })
+
+  t.test('several quoted values: one line each', async (t) => {
+    const io = collect()
+    const file = write({ port: '8443', tls: 'true' })
+    t.equal(checkConfig(file, io, HOST), 1)
+    t.equal(io.errLines.length, 2)
+    t.match(io.errLines, [/: port: "8443" is a string/, /: tls: "true" is a string/])
+  })
+
+  t.test('process_uid/process_gid must name a user and group of this host', async (t) => {
+    const ok = collect()
+    t.equal(checkConfig(write({ process_uid: 'tuleaprt', process_gid: 'tuleaprt' }), ok, HOST), 0)
+    t.equal(
+      checkConfig(write({ process_uid: 4242, process_gid: '4242' }), ok, HOST),
+      0,
+      'numbers are taken as they are',
+    )
+    const noUser = collect()
+    const file = write({ process_uid: 'tuleaprtx', process_gid: 'tuleaprt' })
+    t.equal(checkConfig(file, noUser, HOST), 1)
+    t.same(noUser.errLines, [
+      `check-config: ${file}: process_uid: no user "tuleaprtx" on this host (getent passwd tuleaprtx finds nothing); create it (the RPM makes "tuleaprt") or name an existing one`,
+    ])
+    const noGroup = collect()
+    t.equal(checkConfig(write({ process_uid: 'tuleaprt', process_gid: 'nogrp' }), noGroup, HOST), 1)
+    t.match(noGroup.errLines, [/process_gid: no group "nogrp" on this host \(getent group nogrp/])
+    const root = collect()
+    t.equal(checkConfig(write({ process_uid: 'root', process_gid: 'tuleaprt' }), root, HOST), 1)
+    t.match(root.errLines, [/process_uid: "root" is root \(id 0\)/])
+  })
+
+  t.test("this host's own users, through getent or /etc/passwd", async (t) => {
+    const io = collect()
+    t.equal(checkConfig(write({ process_uid: 'root', process_gid: 'root' }), io), 1)
+    t.match(io.errLines, [/process_uid: "root" is root/])
+    const missing = collect()
+    t.equal(
+      checkConfig(
+        write({ process_uid: 'no-such-user-42', process_gid: 'no-such-group-42' }),
+        missing,
+      ),
+      1,
+    )
+    t.match(missing.errLines, [/process_uid: no user "no-such-user-42"/])
+  })
+
   t.test('the built binary', async (t) => {
     if (!requireBuild(t)) return
     const run = (...args: string[]) => runRelaySync(args, { cwd: dir, timeoutMs: 30_000 })
@@ -113,6 +183,15 @@ t.test('check-config', async (t) => {
     t.equal(bad.status, 1, 'mismatched pair: exit 1')
     t.equal(bad.stdout, '')
     t.match(bad.stderr, /do not load as a TLS pair/)
+    const unknownUser = run(
+      'check-config',
+      `--config=${write({ process_uid: 'no-such-user-42', process_gid: 'no-such-group-42' })}`,
+    )
+    t.equal(unknownUser.status, 1, 'unknown user: exit 1')
+    t.match(
+      unknownUser.stderr,
+      /^check-config: .*: process_uid: no user "no-such-user-42" on this host/,
+    )
     const usage = run('check-config')
     t.equal(usage.status, 2, 'no --config: exit 2')
     t.match(usage.stderr, '--config=PATH is required')

@@ -2,10 +2,20 @@
  * The operator commands, run as the built binary against a real relay: exit codes,
  * messages, and a publish → listen round trip.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
+import { RELAY_VERSION } from '../../src/version.js'
 import { createTokenVerifier } from '../../src/auth/token.js'
 import { TEST_KEY, testConfigFile } from '../helpers/config.js'
-import { mainJs, runMain, spawnProcess, WAIT_MS, type Spawned } from '../helpers/process.js'
+import {
+  mainJs,
+  projectRoot,
+  runMain,
+  spawnProcess,
+  WAIT_MS,
+  type Spawned,
+} from '../helpers/process.js'
 import { startRelay, type Teardown, type TestRelay } from '../helpers/relay.js'
 import { subscriberToken } from '../helpers/tokens.js'
 import { sleep, until } from '../helpers/wait.js'
@@ -33,7 +43,7 @@ const verifier = createTokenVerifier(TEST_KEY, {
 t.test('help lists every command; each command has --help', async (t) => {
   const help = await run(['help'])
   t.equal(help.status, 0)
-  for (const name of ['check-config', 'genkey', 'token', 'publish', 'listen']) {
+  for (const name of ['check-config', 'genkey', 'cert', 'token', 'publish', 'listen']) {
     t.match(help.stdout, new RegExp(`^  ${name} `, 'm'), `help lists ${name}`)
     const own = await run([name, '--help'])
     t.equal(own.status, 0, `${name} --help exits 0`)
@@ -165,4 +175,15 @@ t.test('listen reports a relay it cannot reach, and keeps trying', async (t) => 
   t.match(listener.stderr(), /listen: .*ECONNREFUSED/, 'the error is printed')
   await sleep(300)
   t.equal(listener.child.exitCode ?? listener.child.signalCode, null, 'no crash: it retries')
+})
+
+t.test('--version prints the package version', async (t) => {
+  const res = await run(['--version'])
+  t.equal(res.status, 0)
+  t.equal(res.stdout, `tuleap-realtime ${RELAY_VERSION} (Node.js ${process.versions.node})\n`)
+  t.equal(
+    RELAY_VERSION,
+    (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string })
+      .version,
+  )
 })

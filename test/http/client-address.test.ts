@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http'
 import t from 'tap'
 import {
+  clientAddress,
   createProxyTrust,
   forwardedFor,
   plainAddress,
@@ -60,4 +62,35 @@ t.test('through the app: rate limits and request.ip use the client behind the pr
     429,
     'without trusted_proxies the header is ignored: one bucket for the peer',
   )
+})
+
+t.test('clientAddress: the raw request form of request.ip', async (t) => {
+  const req = (peer: string, headers: Record<string, string> = {}) =>
+    ({ socket: { remoteAddress: peer }, headers }) as unknown as IncomingMessage
+  const trust = createProxyTrust(['127.0.0.1', '10.0.0.0/8'])
+  t.equal(clientAddress(req('::ffff:192.0.2.7'), null), '192.0.2.7', 'no proxies: the peer')
+  t.equal(
+    clientAddress(req('192.0.2.7', { 'x-forwarded-for': '198.51.100.1' }), trust),
+    '192.0.2.7',
+    'an untrusted peer names nobody',
+  )
+  t.equal(
+    clientAddress(
+      req('127.0.0.1', { 'x-forwarded-for': '203.0.113.9, 198.51.100.1, 10.1.2.3' }),
+      trust,
+    ),
+    '198.51.100.1',
+    'the nearest untrusted hop',
+  )
+  t.equal(
+    clientAddress(req('127.0.0.1', { forwarded: 'for="[2001:db8::1]:443"' }), trust),
+    '2001:db8::1',
+    'Forwarded when there is no X-Forwarded-For',
+  )
+  t.equal(
+    clientAddress(req('127.0.0.1', { 'x-forwarded-for': '10.0.0.1' }), trust),
+    '10.0.0.1',
+    'every hop trusted: the leftmost',
+  )
+  t.equal(clientAddress(req('127.0.0.1'), trust), '127.0.0.1', 'no header: the peer')
 })

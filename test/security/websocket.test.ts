@@ -260,7 +260,11 @@ t.test(
   { timeout: 90_000 },
   async (t) => {
     const authTimeout = 2000
-    const relay = await startRelay(t, { auth_timeout_ms: authTimeout })
+    // All from one address: above max_unauthenticated_per_address, to test the timeout alone.
+    const relay = await startRelay(t, {
+      auth_timeout_ms: authTimeout,
+      max_unauthenticated_per_address: 2000,
+    })
     // One TLS context for all clients, no deflate offer: the clients' cost, not the relay's.
     const options = {
       secureContext: createSecureContext({ ca: testCert().cert }),
