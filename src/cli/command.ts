@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import { projectRoot } from '../dev-defaults.js'
+import { keyInEnvironment } from '../key-file.js'
 
 /** Output streams and environment of a command, injectable for tests. */
 export interface Io {
@@ -43,10 +44,17 @@ export function parseOptions<R>(parse: () => R): R {
 export const SYSTEM_CONFIG = '/etc/tuleap-realtime/config.json'
 
 /**
- * The config a command uses: --config, else the installed one, else development mode's.
- * Only the key and the listening address and port matter to the commands.
+ * The config a command uses: --config; else the environment alone when it carries the key
+ * (PRIVATE_KEY or PRIVATE_KEY_FILE: a container); else the installed one, else development
+ * mode's. Only the key and the listening address and port matter to the commands.
  */
-export function commandConfig(file: string | undefined, io: Io): { config: Config; file: string } {
+export function commandConfig(
+  file: string | undefined,
+  io: Io,
+): { config: Config; file: string | null } {
+  if (file === undefined && keyInEnvironment(io.env)) {
+    return { config: loadConfig({ env: io.env }), file: null }
+  }
   const dev = devConfigFile()
   const candidates = file !== undefined ? [file] : [SYSTEM_CONFIG, dev]
   const found = candidates.find((f) => f !== null && existsSync(f)) ?? null

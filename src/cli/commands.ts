@@ -1,12 +1,20 @@
 import { checkConfigCommand } from './check-config.js'
 import type { Command } from './command.js'
 import { genkey } from './genkey.js'
+import { health } from './health.js'
 import { listen } from './listen.js'
 import { publish } from './publish.js'
 import { token } from './token.js'
 
 /** Every operator command, in the order `help` lists them. */
-export const COMMANDS: readonly Command[] = [checkConfigCommand, genkey, token, publish, listen]
+export const COMMANDS: readonly Command[] = [
+  checkConfigCommand,
+  genkey,
+  token,
+  publish,
+  listen,
+  health,
+]
 
 /** Top-level help text. */
 export function usage(): string {
