@@ -146,7 +146,7 @@ export interface RunOptions {
   readonly command?: readonly string[]
 }
 
-/** A container of `rootfs` (exported from `image`); SIGKILLed at teardown. */
+/** A container of `rootfs` (exported from `image`); SIGKILLed at teardown, PID 1 with it (--kill-child). */
 export function runContainer(
   t: Teardown,
   rootfs: string,
@@ -164,7 +164,8 @@ export function runContainer(
     t,
     'unshare',
     [
-      ...['--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', RUNTIME, 'sh'],
+      ...['--mount', '--pid', '--fork', '--kill-child', '--propagation', 'private'],
+      ...['sh', '-c', RUNTIME, 'sh'],
       ...[rootfs, options.secrets, userspec, image.Config.WorkingDir || '/'],
       ...['/usr/bin/env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)],
       ...command,
