@@ -22,7 +22,8 @@ export function usage(): string {
   return `Usage: tuleap-realtime [--config=PATH]
        tuleap-realtime <command> [options]     (tuleap-realtime <command> --help)
 
-Without a command, runs the relay. Without --config, runs in development mode:
+Without a command, runs the relay. Without --config and without a key in the environment
+(PRIVATE_KEY, PRIVATE_KEY_FILE), or with TULEAP_REALTIME_DEV=1, runs in development mode:
 127.0.0.1:4443 with a generated self-signed certificate and key under ssl/.
 
 Commands:
