@@ -146,7 +146,7 @@ export interface RunOptions {
   readonly command?: readonly string[]
 }
 
-/** A container of `rootfs` (exported from `image`); SIGKILLed at teardown, PID 1 with it (--kill-child). */
+/** A container of `rootfs` (exported from `image`); its PID 1 SIGKILLed at teardown. */
 export function runContainer(
   t: Teardown,
   rootfs: string,
@@ -160,7 +160,7 @@ export function runContainer(
   ]
   const user = image.Config.User ?? 'root'
   const userspec = /^\d+$/.test(user) ? `${user}:${user}` : idsOf(rootfs, user)
-  return spawnProcess(
+  const container = spawnProcess(
     t,
     'unshare',
     [
@@ -172,6 +172,17 @@ export function runContainer(
     ],
     { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
   )
+  // Runs before spawnProcess's own teardown (SIGKILL to unshare): PID 1 must die first, as
+  // --kill-child's death signal is cleared when chroot switches to the image's user, and
+  // the namespace (and its output pipes) lives as long as its PID 1.
+  t.teardown(() => {
+    try {
+      process.kill(pid1(container), 'SIGKILL')
+    } catch {
+      // Already gone: unshare has no child left.
+    }
+  })
+  return container
 }
 
 /** uid:gid of `user` in the image's /etc/passwd. */
