@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import convict from 'convict'
 import { parseJsonText, quotedValueProblems } from './config-file.js'
 import { registerFormats, type FormatTypes } from './config-formats.js'
+import { resolveKeyFile } from './key-file.js'
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
 export const PLACEHOLDER_KEY = 'private_key_to_change'
@@ -45,10 +46,16 @@ export const SCHEMA = {
     env: 'TULEAP_REALTIME_SSL_KEY',
   },
   tls: {
-    doc: 'Serve HTTPS/wss. false (plain HTTP behind a TLS-terminating reverse proxy) is accepted only on a loopback address',
+    doc: 'Serve HTTPS/wss. false (plain HTTP behind a TLS-terminating reverse proxy) is accepted only on a loopback address, or with plain_http_on_any_address',
     format: 'strict-boolean',
     default: true,
     env: 'TULEAP_REALTIME_TLS',
+  },
+  plain_http_on_any_address: {
+    doc: 'With tls false, accept an address that is not loopback: for a container, whose network only its TLS-terminating proxy reaches. The container image sets it',
+    format: 'strict-boolean',
+    default: false,
+    env: 'TULEAP_REALTIME_PLAIN_HTTP_ON_ANY_ADDRESS',
   },
   address: {
     doc: 'Address to listen on; "::" is every interface, IPv6 and IPv4',
@@ -346,7 +353,10 @@ export interface ConfigSource {
   file?: string
   /** Values given directly (tests, development mode); applied after the file. */
   values?: Record<string, unknown>
-  /** Environment to read `env` variables from; default: none. */
+  /**
+   * Environment to read `env` variables from; default: none. PRIVATE_KEY_FILE names a file
+   * holding the key (see resolveKeyFile).
+   */
   env?: NodeJS.ProcessEnv
 }
 
@@ -359,7 +369,7 @@ export function isLoopbackAddress(address: string): boolean {
 /** Validate every key strictly and return a frozen Config, or throw a ConfigError. */
 export function loadConfig(source: ConfigSource = {}): Config {
   const config = convict(SCHEMA as unknown as convict.Schema<Config>, {
-    env: source.env ?? {},
+    env: resolveKeyFile(source.env ?? {}),
     args: [],
   })
   try {
@@ -405,7 +415,7 @@ function checkSemantics(c: Config): void {
   const key = c.nodejs_server_jwt_private_key
   if (key === PLACEHOLDER_KEY) {
     throw new ConfigError(
-      `nodejs_server_jwt_private_key: still the placeholder "${PLACEHOLDER_KEY}"; ${KEYGEN_HINT}, and put the same value in Tuleap's local.inc`,
+      `nodejs_server_jwt_private_key: still the placeholder "${PLACEHOLDER_KEY}" (set it in the config file, or PRIVATE_KEY or PRIVATE_KEY_FILE in the environment); ${KEYGEN_HINT}, and put the same value in Tuleap's local.inc`,
     )
   }
   const bytes = Buffer.byteLength(key, 'utf8')
@@ -414,9 +424,9 @@ function checkSemantics(c: Config): void {
       `nodejs_server_jwt_private_key: ${bytes} bytes, at least ${MIN_KEY_BYTES} are required; ${KEYGEN_HINT}`,
     )
   }
-  if (!c.tls && !isLoopbackAddress(c.address)) {
+  if (!c.tls && !c.plain_http_on_any_address && !isLoopbackAddress(c.address)) {
     throw new ConfigError(
-      `tls: false is only accepted when address is a loopback address (127.0.0.1 or ::1) behind a TLS-terminating reverse proxy; address is "${c.address}"`,
+      `tls: false is only accepted when address is a loopback address (127.0.0.1 or ::1) behind a TLS-terminating reverse proxy, or with plain_http_on_any_address true (a container behind its proxy); address is "${c.address}"`,
     )
   }
   if ((c.process_uid === '') !== (c.process_gid === '')) {

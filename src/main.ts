@@ -25,6 +25,7 @@ import {
   type ConfigSource,
 } from './config.js'
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
+import { keyInEnvironment } from './key-file.js'
 import { createLogger, type Logger } from './log.js'
 import { notifyReady } from './notify.js'
 import {
@@ -51,6 +52,21 @@ const EXIT_USAGE = 2
  * shares nothing with the developer's.
  */
 const DEV_DIR_ENV = 'TULEAP_REALTIME_DEV_DIR'
+
+/**
+ * Development defaults belong to `npm start`, never to a relay configured another way: they
+ * apply without --config only, when TULEAP_REALTIME_DEV is 1, or when it is unset and the
+ * environment carries no key (PRIVATE_KEY, PRIVATE_KEY_FILE). The container image sets 0.
+ */
+const DEV_ENV = 'TULEAP_REALTIME_DEV'
+
+function wantsDevMode(configFile: string | undefined, env: NodeJS.ProcessEnv): boolean {
+  if (configFile !== undefined) return false
+  const asked = env[DEV_ENV]
+  if (asked === '1') return true
+  if (asked === '0') return false
+  return !keyInEnvironment(env)
+}
 
 /**
  * The process logger writes synchronously to stdout: every path out of the process ends in
@@ -104,7 +120,7 @@ async function run(configFile: string | undefined): Promise<void> {
   let tls
   let source: ConfigSource
   try {
-    if (configFile === undefined) {
+    if (wantsDevMode(configFile, process.env)) {
       const devDir = process.env[DEV_DIR_ENV]
       dev = ensureDevSetup(projectRoot(), devDir === '' ? undefined : devDir)
     }

@@ -60,6 +60,7 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
     full_path_ssl_cert: '/etc/pki/tls/certs/localhost.cert.pem',
     full_path_ssl_key: '/etc/pki/tls/private/localhost.key.pem',
     tls: true,
+    plain_http_on_any_address: false,
     address: '::',
     port: 443,
     process_uid: '',
@@ -317,6 +318,37 @@ t.test('tls: false only on a loopback address', async (t) => {
     )
   }
   t.match(withKey({ tls: true, address: '0.0.0.0' }), { tls: true, address: '0.0.0.0' })
+  t.match(
+    withKey({ tls: false, address: '::', plain_http_on_any_address: true }),
+    { tls: false, address: '::' },
+    'plain_http_on_any_address: a container behind its proxy',
+  )
+})
+
+t.test('PRIVATE_KEY_FILE: the key from a file, its trailing newline ignored', async (t) => {
+  const dir = tempDir(t)
+  const file = writeConfig(dir, `${TEST_KEY}\n`, 'relay_key')
+  t.equal(loadConfig({ env: { PRIVATE_KEY_FILE: file } }).nodejs_server_jwt_private_key, TEST_KEY)
+  const crlf = writeConfig(dir, `${TEST_KEY}\r\n`, 'relay_key_crlf')
+  t.equal(loadConfig({ env: { PRIVATE_KEY_FILE: crlf } }).nodejs_server_jwt_private_key, TEST_KEY)
+  t.equal(
+    configError(t, { env: { PRIVATE_KEY_FILE: file, PRIVATE_KEY: TEST_KEY } }),
+    'PRIVATE_KEY and PRIVATE_KEY_FILE are both set; set only one of them',
+  )
+  t.match(
+    configError(t, { env: { PRIVATE_KEY_FILE: join(dir, 'missing') } }),
+    /^PRIVATE_KEY_FILE: cannot read .*missing: ENOENT/,
+  )
+  const short = writeConfig(dir, 'short\n', 'short_key')
+  t.match(
+    configError(t, { env: { PRIVATE_KEY_FILE: short } }),
+    /^nodejs_server_jwt_private_key: 5 bytes, at least 32 are required/,
+  )
+  t.match(
+    configError(t, { env: {} }),
+    /still the placeholder .*PRIVATE_KEY or PRIVATE_KEY_FILE in the environment/,
+    'a missing key says what to set',
+  )
 })
 
 t.test('file errors name the file', async (t) => {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { testCert } from './helpers/certs.js'
-import { testConfigFile } from './helpers/config.js'
+import { TEST_KEY, testConfigFile } from './helpers/config.js'
 import { httpsGet } from './helpers/https.js'
 import { freePort, portProblem } from './helpers/ports.js'
 import { isListening, runRelaySync, requireBuild, spawnRelay, WAIT_MS } from './helpers/process.js'
@@ -147,6 +147,34 @@ t.test('the relay process', async (t) => {
     )
     t.notOk(relay.lines.some(isListening), 'never logged listening')
     t.equal(await portProblem(port), null, 'the port is free')
+  })
+
+  t.test('a key in the environment, no --config: no development mode', async (t) => {
+    const port = await freePort()
+    const relay = spawnRelay(t, [], {
+      cwd: dir,
+      env: {
+        PRIVATE_KEY: TEST_KEY,
+        TULEAP_REALTIME_TLS: 'false',
+        TULEAP_REALTIME_ADDRESS: '127.0.0.1',
+        TULEAP_REALTIME_PORT: String(port),
+        ...(isRoot
+          ? { TULEAP_REALTIME_UID: String(NOBODY), TULEAP_REALTIME_GID: String(NOBODY) }
+          : {}),
+      },
+    })
+    t.match(await relay.waitForLine(isListening, 'listening line'), {
+      port,
+      tls: false,
+      dev: false,
+    })
+    t.same(await relay.stop(), { code: 0, signal: null })
+  })
+
+  t.test('TULEAP_REALTIME_DEV=0 and no key: one line, exit 1', async (t) => {
+    const relay = spawnRelay(t, [], { cwd: dir, env: { TULEAP_REALTIME_DEV: '0' } })
+    t.same(await relay.exited(), { code: 1, signal: null })
+    t.match(relay.stderr().trim().split('\n'), [/PRIVATE_KEY or PRIVATE_KEY_FILE/])
   })
 
   t.test('an unusable TLS pair: exit 1 naming the files', async (t) => {

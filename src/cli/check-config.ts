@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { ConfigError, configWarnings, loadConfig } from '../config.js'
 import { checkProcessIds, systemDirectory, type IdDirectory } from '../privileges.js'
+import { keyInEnvironment } from '../key-file.js'
 import { readTlsFiles } from '../tls.js'
 import { parseOptions, type Command, type Io } from './command.js'
 
@@ -34,10 +35,13 @@ export function checkConfig(
   io: Io,
   directory: IdDirectory = systemDirectory(),
 ): number {
-  if (file === undefined) {
-    io.err('check-config: --config=PATH is required')
+  // Without --config, the environment alone (a container) when it carries the key.
+  const fromEnv = file === undefined && keyInEnvironment(io.env)
+  if (file === undefined && !fromEnv) {
+    io.err('check-config: --config=PATH is required (or PRIVATE_KEY / PRIVATE_KEY_FILE)')
     return 2
   }
+  const name = file ?? 'environment'
   try {
     const config = loadConfig({ file, env: io.env })
     checkProcessIds(config, directory)
@@ -45,14 +49,14 @@ export function checkConfig(
     const warnings = configWarnings(config)
     const dates = tls ? certificateWarning(tls.cert, config.full_path_ssl_cert, Date.now()) : null
     if (dates !== null) warnings.push(dates)
-    for (const warning of warnings) io.err(`check-config: ${file}: warning: ${warning}`)
+    for (const warning of warnings) io.err(`check-config: ${name}: warning: ${warning}`)
     io.out(
-      `check-config: ${file}: ok (${config.tls ? 'wss' : 'ws, behind a proxy'} on ${config.address} port ${config.port})`,
+      `check-config: ${name}: ok (${config.tls ? 'wss' : 'ws, behind a proxy'} on ${config.address} port ${config.port})`,
     )
     return 0
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
-    for (const line of err.message.split('\n')) io.err(`check-config: ${file}: ${line}`)
+    for (const line of err.message.split('\n')) io.err(`check-config: ${name}: ${line}`)
     return 1
   }
 }
@@ -62,6 +66,7 @@ export const checkConfigCommand: Command = {
   name: 'check-config',
   summary: 'validate the configuration and TLS files, like nginx -t',
   usage: `Usage: tuleap-realtime check-config --config=PATH
+       tuleap-realtime check-config            (PRIVATE_KEY or PRIVATE_KEY_FILE set: the environment alone)
 
 Runs the startup validation without listening: every key and its JSON type (a port is a
 number, not "8443"), JSON syntax errors with their line and column, the key length,

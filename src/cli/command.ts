@@ -4,6 +4,7 @@ import { isIP, type LookupFunction } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import { projectRoot } from '../dev-defaults.js'
+import { keyInEnvironment } from '../key-file.js'
 
 /** Output streams and environment of a command, injectable for tests. */
 export interface Io {
@@ -52,16 +53,20 @@ const KEY_HINT =
   'the commands read the key from the config or from PRIVATE_KEY, as the relay does; with the key in /etc/tuleap-realtime/env: set -a; . /etc/tuleap-realtime/env; set +a'
 
 /**
- * The config a command uses: --config, else the installed one, else development mode's.
- * Only the key, the listening address and port and the certificate matter to the commands.
- * The key comes from the file or from PRIVATE_KEY (io.env), as for the relay; a command
- * that signs nothing (`needsKey: false`) works without one.
+ * The config a command uses: --config; else the environment alone when it carries the key
+ * (PRIVATE_KEY or PRIVATE_KEY_FILE: a container); else the installed one, else development
+ * mode's. Only the key, the listening address and port and the certificate matter to the
+ * commands. The key comes from the file or from PRIVATE_KEY (io.env), as for the relay; a
+ * command that signs nothing (`needsKey: false`) works without one.
  */
 export function commandConfig(
   file: string | undefined,
   io: Io,
   options: { needsKey?: boolean } = {},
-): { config: Config; file: string } {
+): { config: Config; file: string | null } {
+  if (file === undefined && keyInEnvironment(io.env)) {
+    return { config: loadConfig({ env: io.env }), file: null }
+  }
   const dev = devConfigFile()
   const candidates = file !== undefined ? [file] : [SYSTEM_CONFIG, dev]
   const found = candidates.find((f) => f !== null && existsSync(f)) ?? null

@@ -2,6 +2,7 @@ import { cert } from './cert.js'
 import { checkConfigCommand } from './check-config.js'
 import type { Command } from './command.js'
 import { genkey } from './genkey.js'
+import { health } from './health.js'
 import { listen } from './listen.js'
 import { publish } from './publish.js'
 import { token } from './token.js'
@@ -14,6 +15,7 @@ export const COMMANDS: readonly Command[] = [
   token,
   publish,
   listen,
+  health,
 ]
 
 /** Top-level help text. */
@@ -23,11 +25,13 @@ export function usage(): string {
        tuleap-realtime <command> [options]     (tuleap-realtime <command> --help)
        tuleap-realtime --version
 
-Without a command, runs the relay. Without --config, runs in development mode:
+Without a command, runs the relay. Without --config and without a key in the environment
+(PRIVATE_KEY, PRIVATE_KEY_FILE), or with TULEAP_REALTIME_DEV=1, runs in development mode:
 127.0.0.1:4443 with a generated self-signed certificate and key under ssl/ (or
 $TULEAP_REALTIME_DEV_DIR); an installed copy (not writable) needs --config.
 
-The commands read the key from the config or from PRIVATE_KEY, as the relay does.
+The commands read the key from the config or from PRIVATE_KEY (or PRIVATE_KEY_FILE), as
+the relay does.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}

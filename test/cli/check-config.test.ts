@@ -59,7 +59,9 @@ t.test('check-config', async (t) => {
     const io = collect()
     t.equal(checkConfig(undefined, io), 2)
     t.same(io.outLines, [])
-    t.same(io.errLines, ['check-config: --config=PATH is required'])
+    t.same(io.errLines, [
+      'check-config: --config=PATH is required (or PRIVATE_KEY / PRIVATE_KEY_FILE)',
+    ])
   })
 
   t.test('a good config: exit 0 and "ok"', async (t) => {
