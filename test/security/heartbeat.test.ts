@@ -1,48 +1,43 @@
 /**
- * Dead peers (issue item 1): one timer for all connections, each visited once per
+ * Dead peers: one timer for all connections, each visited once per
  * interval (one slice of them per step, SLICES steps per interval); a connection that did not
  * answer the previous ping is terminated, the others are pinged. The sweep is proven on
  * fake connections under the fake clock, then end to end against a real client that
  * never answers pings.
  */
 import { Clock } from '@tapjs/clock'
-import t from 'tap'
-import type { Connection } from '../../src/ws/connection.js'
+import t, { type Test } from 'tap'
+import { CLOSE } from '../../src/errors.js'
+import { Connection } from '../../src/ws/connection.js'
 import { SLICES, startHeartbeat } from '../../src/ws/heartbeat.js'
+import { FakeSocket, silentLog } from '../helpers/fakes.js'
 import { startRelay } from '../helpers/relay.js'
 import { subscriberToken } from '../helpers/tokens.js'
 import { within } from './hostile.js'
 
-/** The parts of a Connection the sweep touches, recording what it does. */
-function fakeConnection(name: string, id: number) {
-  const calls: string[] = []
-  const conn = {
-    name,
-    id,
-    alive: true,
-    calls,
-    ws: {
-      ping: () => calls.push('ping'),
-      terminate: () => calls.push('terminate'),
-    },
-    log: { info: () => undefined },
-  }
-  return conn
+/** A real Connection with the given id (the sweep slices by id) on a recording socket. */
+function connectionWithId(t: Test, id: number): { conn: Connection; ws: FakeSocket } {
+  const ws = new FakeSocket()
+  const conn = new Connection(id, ws, silentLog, {
+    slowConsumerBytes: 1000,
+    expiredGraceMs: 1000,
+    maxFramesPerSecond: 10,
+    maxMalformedFrames: 10,
+  })
+  t.teardown(() => conn.close(CLOSE.NORMAL))
+  return { conn, ws }
 }
 
 t.test('the sweep, under the fake clock', async (t) => {
   const clock = new Clock()
   t.teardown(clock.enter())
   // Ids 0, 1, 2: the first three steps of the interval.
-  const answers = fakeConnection('answers', 0)
-  const silent = fakeConnection('silent', 1)
-  const broken = fakeConnection('broken', 2)
-  broken.ws.ping = () => {
-    broken.calls.push('ping throws')
-    throw new Error('socket gone')
-  }
-  const set = new Set([answers, silent, broken])
-  const heartbeat = startHeartbeat(set as unknown as ReadonlySet<Connection>, 25_000)
+  const answers = connectionWithId(t, 0)
+  const silent = connectionWithId(t, 1)
+  const broken = connectionWithId(t, 2)
+  broken.ws.pingThrows = true
+  const set = new Set([answers.conn, silent.conn, broken.conn])
+  const heartbeat = startHeartbeat(set, 25_000)
   t.teardown(() => heartbeat.stop())
 
   // The fake clock runs an interval timer once per advance: advance step by step.
@@ -50,25 +45,47 @@ t.test('the sweep, under the fake clock', async (t) => {
   const advance = (ms: number) => {
     for (let i = 0; i < ms / step; i++) clock.advance(step)
   }
+  const seen = () => [answers, silent, broken].map(({ ws }) => [ws.pings, ws.terminated])
   clock.advance(step - 1)
-  t.same([answers.calls, silent.calls, broken.calls], [[], [], []], 'nothing before one step')
+  t.same(
+    seen(),
+    [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ],
+    'nothing before one step',
+  )
   clock.advance(1)
-  t.same([answers.calls, silent.calls], [['ping'], []], 'the first slice is pinged')
+  t.same(
+    seen().slice(0, 2),
+    [
+      [1, 0],
+      [0, 0],
+    ],
+    'the first slice is pinged',
+  )
   advance(25_000 - step)
-  t.same(answers.calls, ['ping'], 'after one interval every live connection is pinged once')
-  t.same(silent.calls, ['ping'])
-  t.notOk(answers.alive, 'and marked: it must answer before the next sweep')
-  t.notOk(silent.alive)
-  t.same(broken.calls, ['ping throws', 'terminate'], 'a ping that throws terminates at once')
+  t.same(
+    seen().slice(0, 2),
+    [
+      [1, 0],
+      [1, 0],
+    ],
+    'after one interval every connection is pinged once',
+  )
+  t.notOk(answers.conn.alive, 'and marked: it must answer before the next sweep')
+  t.notOk(silent.conn.alive)
+  t.same(seen()[2], [0, 1], 'a ping that throws terminates at once')
 
-  answers.alive = true // its pong arrived
+  answers.conn.markAlive() // its pong arrived
   advance(25_000)
-  t.same(answers.calls, ['ping', 'ping'], 'the one that answered is pinged again')
-  t.same(silent.calls, ['ping', 'terminate'], 'the one that did not answer is terminated')
+  t.same(seen()[0], [2, 0], 'the one that answered is pinged again')
+  t.same(seen()[1], [1, 1], 'the one that did not answer is terminated')
 
   heartbeat.stop()
   advance(100_000)
-  t.same(answers.calls, ['ping', 'ping'], 'stop() ends the sweeps')
+  t.same(seen()[0], [2, 0], 'stop() ends the sweeps')
 })
 
 t.test('a real client that never answers pings is terminated', async (t) => {
