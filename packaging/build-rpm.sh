@@ -81,9 +81,52 @@ find "$stage" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o
   -o -name '*.ts' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.taprc' \) -delete
 find "$stage" -type f -empty -delete
 find "$stage/node_modules" -depth -mindepth 1 -type d -empty -delete
-# Type declarations only (engine.io lists @types/* as dependencies), and socket.io's browser
-# bundle, which the relay never serves (serveClient: false).
-rm -rf "$stage/node_modules/@types" "$stage/node_modules/socket.io/client-dist"
+# Type declarations only (engine.io lists @types/* as dependencies); socket.io's browser
+# bundle, which the relay never serves (serveClient: false); ajv's TypeScript sources (lib/,
+# JSON left once the .ts are gone: ajv runs from dist/, its "main"); socket.io-parser's
+# browser build (build/esm: Node resolves its exports to build/cjs or build/esm-debug).
+rm -rf "$stage/node_modules/@types" "$stage/node_modules/socket.io/client-dist" \
+  "$stage/node_modules/ajv/lib" "$stage/node_modules/socket.io-parser/build/esm"
+
+# Files that dependencies share byte for byte (the same licence text, the same compiled
+# type-only stub) become relative symlinks to one copy, as %fdupes does, so the package
+# carries each once (rpmlint: files-duplicate). Only files whose meaning does not depend on
+# where they lie: licence texts, and CommonJS modules that load nothing (Node runs a symlinked
+# module from its target's path, so the target must be CommonJS too). Anything else that
+# is duplicated stays, and test/packaging/rpm.test.ts names it.
+(cd "$stage/node_modules" && node - <<'NODE'
+const { readdirSync, readFileSync, existsSync, rmSync, symlinkSync } = require('fs')
+const { createHash } = require('crypto')
+const path = require('path')
+const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+  const p = path.join(dir, e.name)
+  return e.isDirectory() ? walk(p) : e.isFile() ? [p] : []
+})
+const commonJs = (file) => {
+  for (let dir = path.dirname(file); dir !== '.'; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json')
+    if (existsSync(manifest)) return JSON.parse(readFileSync(manifest, 'utf8')).type !== 'module'
+  }
+  return true
+}
+const movable = (file, text) =>
+  /^(licen[cs]e|copying|notice)/i.test(path.basename(file)) ||
+  (/\.c?js$/.test(file) && commonJs(file) && !/\b(require|import)\s*\(|\bimport\s|\bexport\s/.test(text))
+const byContent = new Map()
+for (const file of walk('.').sort()) {
+  const bytes = readFileSync(file)
+  if (bytes.length === 0 || !movable(file, bytes.toString('utf8'))) continue
+  const key = createHash('sha256').update(bytes).digest('hex')
+  const first = byContent.get(key)
+  if (first === undefined) {
+    byContent.set(key, file)
+  } else if (/\.c?js$/.test(first) === /\.c?js$/.test(file)) {
+    rmSync(file)
+    symlinkSync(path.relative(path.dirname(file), first), file)
+  }
+}
+NODE
+)
 
 # Interpreters by absolute path (rpmlint: env-script-interpreter); executable bit on scripts
 # (a "#!" line) and on nothing else. One node process: a shell per file is slow.

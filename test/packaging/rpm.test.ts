@@ -189,6 +189,12 @@ t.test('the RPM', { skip }, async (t) => {
       .join('\n')}`,
   )
 
+  t.notMatch(
+    lint.stdout,
+    /files-duplicate/,
+    'no file is shipped twice: shared licence texts and stubs are symlinks to one copy',
+  )
+
   // Install into a scratch root, without scripts, and use what was installed.
   const root = mkdtempSync(join(tmpdir(), 'tuleap-realtime-rpmroot-'))
   t.teardown(() => {
@@ -199,6 +205,31 @@ t.test('the RPM', { skip }, async (t) => {
     encoding: 'utf8',
   })
   t.equal(install.status, 0, `rpm -i: ${install.stderr}`)
+
+  // The dependencies that build-rpm.sh pruned or deduplicated still load from the install:
+  // ioredis (its type-only stubs are symlinks), socket.io and its parser (browser build
+  // pruned; both the require and the import entry points), fastify (ajv's sources pruned).
+  const installed = join(root, 'usr/lib/tuleap-realtime/node_modules')
+  const load = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      [
+        `import { createRequire } from 'node:module'`,
+        `const require = createRequire(${JSON.stringify(`${installed}/`)})`,
+        `for (const name of ['ioredis', 'socket.io', 'socket.io-parser', 'fastify', 'ajv'])`,
+        `  if (!require(name)) throw new Error(name)`,
+        `await import(${JSON.stringify(`${installed}/socket.io-parser/build/esm-debug/index.js`)})`,
+        `const fastify = require('fastify')()`,
+        `fastify.post('/', { schema: { body: { type: 'object', required: ['a'] } } }, () => 'ok')`,
+        `await fastify.ready()`,
+        `console.log('loaded')`,
+      ].join('\n'),
+    ],
+    { encoding: 'utf8' },
+  )
+  t.equal(load.stdout.trim(), 'loaded', `the installed dependencies load: ${load.stderr}`)
 
   const unitText = readFileSync(
     join(root, 'usr/lib/systemd/system/tuleap-realtime.service'),
