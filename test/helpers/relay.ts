@@ -80,6 +80,14 @@ export class TestClient {
     return this.frames.shift()!
   }
 
+  /** The next frame whose type is not `type` (those are dropped), each within `timeoutMs`. */
+  async nextExcept(type: string, timeoutMs = 3000): Promise<Frame> {
+    for (;;) {
+      const frame = await this.next(timeoutMs)
+      if (frame.type !== type) return frame
+    }
+  }
+
   /** Resolves true if no frame arrives within `ms`. */
   async silentFor(ms: number): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, ms))

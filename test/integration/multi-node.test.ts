@@ -4,47 +4,15 @@
  * rights; a client moving between nodes resumes with `since`; Redis killed and restarted;
  * a node killed. Every wait is bounded. Needs `npm run build` (npm test runs it).
  */
-import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { dirname } from 'node:path'
 import t, { type Test } from 'tap'
-import { WebSocket } from 'ws'
-import { testCert } from '../helpers/certs.js'
-import { testConfigFile } from '../helpers/config.js'
-import { httpsRequest } from '../helpers/https.js'
-import { requireBuild, spawnRelay, startRelayProcess, WAIT_MS } from '../helpers/process.js'
+import { dropToNobody, testConfigFile } from '../helpers/config.js'
+import { requireBuild, spawnRelay, WAIT_MS } from '../helpers/process.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { helloOf, TestClient, type Frame } from '../helpers/relay.js'
-import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
+import type { Frame } from '../helpers/relay.js'
+import { startRelayNode, type RelayNode } from '../helpers/relay-node.js'
+import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
 import { until as waitUntil } from '../helpers/wait.js'
-
-const NOBODY = 65534
-const isRoot = process.getuid?.() === 0
-
-/** A relay process on one Redis, killed at teardown if still running. */
-interface Node {
-  readonly port: number
-  readonly child: ChildProcess
-  /** Open a WebSocket and wait for its hello. */
-  connect(): Promise<TestClient>
-  /** POST a publish token made of `claims`. */
-  publish(
-    claims: Record<string, unknown>,
-  ): Promise<{ status: number; body: Record<string, unknown> }>
-  health(): Promise<{ status: number; body: Record<string, unknown> }>
-  /** SIGKILL, and wait for the exit. */
-  kill(): Promise<void>
-  /** Everything it wrote so far (JSON log lines, stderr). */
-  output(): string
-}
-
-/** One HTTPS request to a node, trusting only the test certificate. */
-const request = (port: number, method: string, path: string, body?: string) =>
-  httpsRequest(port, method, path, {
-    ca: testCert().cert,
-    body,
-    headers: body === undefined ? {} : { 'content-type': 'application/jwt' },
-  })
 
 const until = (what: string, check: () => Promise<boolean>): Promise<void> =>
   waitUntil(what, check, { timeoutMs: WAIT_MS, intervalMs: 50 })
@@ -53,46 +21,9 @@ const until = (what: string, check: () => Promise<boolean>): Promise<void> =>
 async function setup(t: Test, redis: TestRedis) {
   const keyPrefix = `multi-${randomUUID()}:`
 
-  async function startNode(broker: Record<string, unknown> = {}): Promise<Node> {
-    const file = testConfigFile(t, {
-      tls: true,
-      port: 0,
-      log_level: 'info',
-      ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
-      broker: { type: 'redis', url: redis.url, key_prefix: keyPrefix, ...broker },
-    })
-    const node = await startRelayProcess(t, [`--config=${file}`], { cwd: dirname(file) })
-    const clients: TestClient[] = []
-    t.teardown(() => {
-      for (const c of clients) c.ws.terminate()
-    })
-    return {
-      port: node.port,
-      child: node.child,
-      async connect() {
-        const client = new TestClient(
-          new WebSocket(`wss://127.0.0.1:${node.port}/ws`, { ca: testCert().cert }),
-        )
-        clients.push(client)
-        return helloOf(client)
-      },
-      publish: (claims) => request(node.port, 'POST', '/message', publishToken(claims)),
-      health: () => request(node.port, 'GET', '/health'),
-      async kill() {
-        await node.kill()
-      },
-      output: () => node.output(),
-    }
-  }
+  const startNode = (broker: Record<string, unknown> = {}): Promise<RelayNode> =>
+    startRelayNode(t, { url: redis.url, key_prefix: keyPrefix, ...broker })
   return { startNode }
-}
-
-/** The next frame that is not a presence frame. */
-async function nextNotPresence(client: TestClient): Promise<Frame> {
-  for (;;) {
-    const frame = await client.next(WAIT_MS)
-    if (frame.type !== 'presence') return frame
-  }
 }
 
 // The file's own bound (tap's default is package.json's 180 s): six scenarios each start
@@ -143,7 +74,11 @@ if (redis && requireBuild(t)) {
     })
     t.match(published, { status: 200, body: { accepted: [{ room_id: ROOM, offset: 1 }] } })
     const expected = { type: 'message', room_id: ROOM, offset: 1, cmd: 'kanban_item:move' }
-    t.match(await nextNotPresence(allowed), { ...expected, data: { id: 7 } }, 'node B delivers')
+    t.match(
+      await allowed.nextExcept('presence', WAIT_MS),
+      { ...expected, data: { id: 7 } },
+      'node B delivers',
+    )
     t.match(await onA.next(WAIT_MS), expected, 'node A too')
     t.ok(await refused.silentFor(300), 'not to a subscriber whose rights do not allow it')
 
@@ -338,7 +273,7 @@ if (redis && requireBuild(t)) {
   t.test('Redis unreachable at start: a clear error and exit 1', async (t) => {
     const file = testConfigFile(t, {
       port: 0,
-      ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+      ...dropToNobody,
       broker: {
         type: 'redis',
         url: `redis://:hunter2@127.0.0.1:${redis.port}`,

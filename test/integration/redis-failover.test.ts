@@ -13,7 +13,6 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { requireBuild, WAIT_MS } from '../helpers/process.js'
 import { requireRedis } from '../helpers/redis.js'
-import type { Frame, TestClient } from '../helpers/relay.js'
 import { startRelayNode, type RelayNode } from '../helpers/relay-node.js'
 import { startSentinelSet } from '../helpers/sentinel.js'
 import { subscriberToken } from '../helpers/tokens.js'
@@ -23,14 +22,6 @@ import { sleep, until } from '../helpers/wait.js'
 const PROMPT_MS = 5500
 
 t.setTimeout(180_000)
-
-/** The next frame that is not a presence frame. */
-async function nextNotPresence(client: TestClient): Promise<Frame> {
-  for (;;) {
-    const frame = await client.next(WAIT_MS)
-    if (frame.type !== 'presence') return frame
-  }
-}
 
 const binary = requireRedis(t)
 if (binary !== null && requireBuild(t)) {
@@ -91,12 +82,16 @@ if (binary !== null && requireBuild(t)) {
 
     for (let n = 1; n <= 3; n++) {
       t.match(await publish(`m${n}`), { status: 200, at: { epoch: oldEpoch, offset: n } })
-      t.match(await nextNotPresence(viewer), { cmd: `m${n}`, offset: n })
+      t.match(await viewer.nextExcept('presence', WAIT_MS), { cmd: `m${n}`, offset: n })
     }
     set.replica.signal('SIGSTOP')
     for (let n = 4; n <= 6; n++) {
       t.match(await publish(`m${n}`), { status: 200, at: { epoch: oldEpoch, offset: n } })
-      t.match(await nextNotPresence(viewer), { cmd: `m${n}`, offset: n }, 'delivered live')
+      t.match(
+        await viewer.nextExcept('presence', WAIT_MS),
+        { cmd: `m${n}`, offset: n },
+        'delivered live',
+      )
     }
 
     // /health of both nodes, polled from the kill until publishing is back.
@@ -166,12 +161,12 @@ if (binary !== null && requireBuild(t)) {
       'the new epoch from offset 1',
     )
     t.same(
-      await nextNotPresence(viewer),
+      await viewer.nextExcept('presence', WAIT_MS),
       { type: 'resync', room_id: room, epoch, offset: 0 },
       'the subscriber is told (resync)',
     )
     for (let n = 7; n <= 9; n++) {
-      t.match(await nextNotPresence(viewer), {
+      t.match(await viewer.nextExcept('presence', WAIT_MS), {
         type: 'message',
         cmd: `m${n}`,
         epoch,
