@@ -8,10 +8,11 @@ import { WebSocket } from 'ws'
 import { testCert } from './certs.js'
 import { dropToNobody, testConfigFile } from './config.js'
 import { httpsRequest, type HttpAnswer } from './https.js'
-import { startRelayProcess, type Spawned } from './process.js'
+import { startRelayProcess, WAIT_MS, type Spawned } from './process.js'
 import { helloOf, TestClient } from './relay.js'
 import type { Teardown } from './relay.js'
 import { publishToken } from './tokens.js'
+import { until } from './wait.js'
 
 /** A running relay node. */
 export interface RelayNode {
@@ -92,3 +93,11 @@ export async function startRelayNode(
     waitForLine: (match, what) => node.waitForLine(match, what),
   }
 }
+
+/** Resolves once every one of `nodes` answers /health with 200 (polled, within WAIT_MS). */
+export const allReady = (nodes: readonly RelayNode[], what = 'every node ready'): Promise<void> =>
+  until(
+    what,
+    async () => (await Promise.all(nodes.map((n) => n.health()))).every((h) => h.status === 200),
+    { timeoutMs: WAIT_MS, intervalMs: 50 },
+  )

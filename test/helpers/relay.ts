@@ -106,6 +106,23 @@ export class TestClient {
   }
 }
 
+/**
+ * A `since` for a resuming subscribe (docs/protocol.md §6): `offset` in the epoch that
+ * `frame` (a `subscribed` or `message` frame) names.
+ */
+export const positionIn = (frame: Frame, offset: number): { epoch: unknown; offset: number } => ({
+  epoch: frame.epoch,
+  offset,
+})
+
+/** A fresh page on `relay` that subscribes with `frame` (often a `since`): the answer. */
+export async function subscribeNew(
+  relay: { connect(): Promise<TestClient> },
+  frame: Record<string, unknown>,
+): Promise<Frame> {
+  return (await relay.connect()).subscribe(frame)
+}
+
 /** `client` once open and greeted: fails on anything but a `hello` first. */
 export async function helloOf(client: TestClient): Promise<TestClient> {
   await client.opened

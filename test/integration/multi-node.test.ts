@@ -9,21 +9,26 @@ import t, { type Test } from 'tap'
 import { dropToNobody, testConfigFile } from '../helpers/config.js'
 import { requireBuild, spawnRelay, WAIT_MS } from '../helpers/process.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import type { Frame } from '../helpers/relay.js'
-import { startRelayNode, type RelayNode } from '../helpers/relay-node.js'
+import { positionIn, subscribeNew } from '../helpers/relay.js'
+import { allReady, startRelayNode, type RelayNode } from '../helpers/relay-node.js'
 import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
 import { until as waitUntil } from '../helpers/wait.js'
 
 const until = (what: string, check: () => Promise<boolean>): Promise<void> =>
   waitUntil(what, check, { timeoutMs: WAIT_MS, intervalMs: 50 })
 
-/** Everything a scenario needs: Redis, a fresh key prefix, and a way to start nodes. */
-async function setup(t: Test, redis: TestRedis) {
-  const keyPrefix = `multi-${randomUUID()}:`
+/** A relay node on `redis` under `keyPrefix` (a scenario's own), with `broker` merged. */
+const startNode = (
+  t: Test,
+  redis: TestRedis,
+  keyPrefix = `multi-${randomUUID()}:`,
+  broker: Record<string, unknown> = {},
+): Promise<RelayNode> => startRelayNode(t, { url: redis.url, key_prefix: keyPrefix, ...broker })
 
-  const startNode = (broker: Record<string, unknown> = {}): Promise<RelayNode> =>
-    startRelayNode(t, { url: redis.url, key_prefix: keyPrefix, ...broker })
-  return { startNode }
+/** Two nodes on `redis` sharing a fresh key prefix. */
+function twoNodes(t: Test, redis: TestRedis): Promise<[RelayNode, RelayNode]> {
+  const keyPrefix = `multi-${randomUUID()}:`
+  return Promise.all([startNode(t, redis, keyPrefix), startNode(t, redis, keyPrefix)])
 }
 
 // The file's own bound (tap's default is package.json's 180 s): six scenarios each start
@@ -34,12 +39,9 @@ const redis = await startRedis(t)
 if (redis && requireBuild(t)) {
   const ROOM = '42'
   const viewer = (userId: number, groups: string[]) => subscriberToken(userId, groups)
-  /** `since` just after the room's first message, in the epoch `frame` names. */
-  const afterM1 = (frame: Frame) => ({ epoch: frame.epoch, offset: 1 })
 
   t.test('a publish on node A reaches node B’s subscribers by their rights', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const onA = await a.connect()
     const allowed = await b.connect()
     const refused = await b.connect()
@@ -87,8 +89,7 @@ if (redis && requireBuild(t)) {
   })
 
   t.test('a client moved from node A to node B resumes with since, without loss', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const token = viewer(5, ['@site_active'])
     const first = await a.connect()
     const sub = await first.subscribe({ room_id: ROOM, token, uuid: 'mover' })
@@ -105,12 +106,15 @@ if (redis && requireBuild(t)) {
     })
 
     const moved = await b.connect()
-    t.match(await moved.subscribe({ room_id: ROOM, token, uuid: 'mover', since: afterM1(m1) }), {
-      type: 'subscribed',
-      epoch: m1.epoch,
-      offset: 3,
-      recovered: true,
-    })
+    t.match(
+      await moved.subscribe({ room_id: ROOM, token, uuid: 'mover', since: positionIn(m1, 1) }),
+      {
+        type: 'subscribed',
+        epoch: m1.epoch,
+        offset: 3,
+        recovered: true,
+      },
+    )
     t.match(await moved.next(WAIT_MS), { type: 'message', offset: 2, cmd: 'm2' })
     t.match(await moved.next(WAIT_MS), { type: 'message', offset: 3, cmd: 'm3' })
     await a.publish({ message: { room_id: ROOM, cmd: 'm4' } })
@@ -118,8 +122,7 @@ if (redis && requireBuild(t)) {
   })
 
   t.test('Redis killed and restarted: 503 and not ready meanwhile, clients kept', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const token = viewer(6, ['@site_active'])
     const onA = await a.connect()
     const onB = await b.connect()
@@ -148,10 +151,7 @@ if (redis && requireBuild(t)) {
     t.same(await onB.next(WAIT_MS), { type: 'pong' }, 'node B too')
 
     await redis.restart()
-    await until('both nodes ready again', async () => {
-      const [ha, hb] = await Promise.all([a.health(), b.health()])
-      return ha.status === 200 && hb.status === 200
-    })
+    await allReady([a, b], 'both nodes ready again')
     // This Redis keeps nothing on disk: it came back empty, so each room's history starts
     // afresh with a new epoch. docs/protocol.md §6: the clients are told (resync), not fooled.
     const after = await b.publish({ message: { room_id: ROOM, cmd: 'after' } })
@@ -179,17 +179,20 @@ if (redis && requireBuild(t)) {
       t.notMatch(node.output(), /unhandled rejection|uncaught exception/, 'nothing crashed')
       t.equal(node.child.exitCode, null, 'still running')
     }
-    const late = await a.connect()
     t.match(
-      await late.subscribe({ room_id: ROOM, token, uuid: 'late', since: afterM1(subscribed) }),
+      await subscribeNew(a, {
+        room_id: ROOM,
+        token,
+        uuid: 'late',
+        since: positionIn(subscribed, 1),
+      }),
       { type: 'subscribed', epoch: accepted.epoch, offset: 2, recovered: false },
       'a client resuming from before the loss is told it was not recovered',
     )
   })
 
   t.test('Redis back from an older snapshot: fenced, no (epoch, offset) reused', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const token = viewer(9, ['@site_active'])
     const onB = await b.connect()
     const subscribed = await onB.subscribe({ room_id: ROOM, token, uuid: 'b' })
@@ -211,10 +214,7 @@ if (redis && requireBuild(t)) {
 
     await redis.kill()
     await redis.restart()
-    await until('both nodes ready again', async () => {
-      const [ha, hb] = await Promise.all([a.health(), b.health()])
-      return ha.status === 200 && hb.status === 200
-    })
+    await allReady([a, b], 'both nodes ready again')
     const after = [await publish(7), await publish(8), await publish(9)]
     const epoch = after[0]!.epoch
     t.not(epoch, subscribed.epoch, 'a new epoch')
@@ -227,13 +227,12 @@ if (redis && requireBuild(t)) {
       t.match(await onB.next(WAIT_MS), { type: 'message', cmd: `m${n}`, epoch, offset: n - 6 })
     }
     t.ok(await onB.silentFor(300), 'nothing else')
-    const page = await a.connect()
     t.match(
-      await page.subscribe({
+      await subscribeNew(a, {
         room_id: ROOM,
         token,
         uuid: 'page',
-        since: { epoch: subscribed.epoch, offset: 6 },
+        since: positionIn(subscribed, 6),
       }),
       { type: 'subscribed', epoch, offset: 3, recovered: false },
       'a resume from the lost state is not recovered',
@@ -244,8 +243,7 @@ if (redis && requireBuild(t)) {
   })
 
   t.test('a node killed with SIGKILL: its clients resume on the other node', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const token = viewer(8, ['@site_active'])
     const onA = await a.connect()
     await onA.subscribe({ room_id: ROOM, token, uuid: 'survivor' })
@@ -263,7 +261,7 @@ if (redis && requireBuild(t)) {
 
     const resumed = await b.connect()
     t.match(
-      await resumed.subscribe({ room_id: ROOM, token, uuid: 'survivor', since: afterM1(m1) }),
+      await resumed.subscribe({ room_id: ROOM, token, uuid: 'survivor', since: positionIn(m1, 1) }),
       { type: 'subscribed', recovered: true, offset: 2 },
     )
     t.match(await resumed.next(WAIT_MS), { type: 'message', offset: 2, cmd: 'm2' })
@@ -295,17 +293,19 @@ if (redis && requireBuild(t)) {
   })
 
   t.test('broker.wait_for_redis: starts without Redis, ready once it answers', async (t) => {
-    const { startNode } = await setup(t, redis)
     await redis.kill()
     t.teardown(() => (redis.running ? undefined : redis.restart()))
-    const node = await startNode({ wait_for_redis: true, connect_timeout_ms: 500 })
+    const node = await startNode(t, redis, undefined, {
+      wait_for_redis: true,
+      connect_timeout_ms: 500,
+    })
     t.match(await node.health(), { status: 503, body: { ready: false, live: true } })
     t.match(await node.publish({ message: { room_id: '1', cmd: 'early' } }), {
       status: 503,
       body: { error: 'RELAY_ERR_BROKER_UNAVAILABLE' },
     })
     await redis.restart()
-    await until('ready once Redis answers', async () => (await node.health()).status === 200)
+    await allReady([node], 'ready once Redis answers')
     t.match(await node.publish({ message: { room_id: '1', cmd: 'late' } }), {
       status: 200,
       body: { accepted: [{ room_id: '1', offset: 1 }] },

@@ -13,7 +13,8 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { requireBuild, WAIT_MS } from '../helpers/process.js'
 import { requireRedis } from '../helpers/redis.js'
-import { startRelayNode, type RelayNode } from '../helpers/relay-node.js'
+import { positionIn, subscribeNew } from '../helpers/relay.js'
+import { allReady, startRelayNode, type RelayNode } from '../helpers/relay-node.js'
 import { startSentinelSet } from '../helpers/sentinel.js'
 import { subscriberToken } from '../helpers/tokens.js'
 import { sleep, until } from '../helpers/wait.js'
@@ -177,21 +178,17 @@ if (binary !== null && requireBuild(t)) {
     viewer.send({ type: 'ping' })
     t.same(await viewer.next(WAIT_MS), { type: 'pong' }, 'the subscriber stayed connected')
 
-    const page = await a.connect()
     t.match(
-      await page.subscribe({
+      await subscribeNew(a, {
         room_id: room,
         token,
         uuid: 'page',
-        since: { epoch: oldEpoch, offset: 6 },
+        since: positionIn(subscribed, 6),
       }),
       { type: 'subscribed', epoch, offset: 3, recovered: false },
       'a resume from before the failover is not recovered',
     )
-    await until('both nodes ready', async () => {
-      const [ha, hb] = await Promise.all([a.health(), b.health()])
-      return ha.status === 200 && hb.status === 200
-    })
+    await allReady([a, b], 'both nodes ready')
     for (const node of [a, b] as RelayNode[]) {
       t.match(node.output(), /"msg":"Redis came back as another server/)
       t.notMatch(node.output(), /unhandled rejection|uncaught exception/, 'nothing crashed')
