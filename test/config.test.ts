@@ -53,6 +53,26 @@ function configError(t: Test, source: ConfigSource): string {
 const refused = (t: Test, values: Record<string, unknown>): string =>
   configError(t, { values: { nodejs_server_jwt_private_key: TEST_KEY, ...values } })
 
+/** loadConfig from an environment of PRIVATE_KEY (the test key) and `env`. */
+const fromEnv = (env: Record<string, string>): Config =>
+  loadConfig({ env: { PRIVATE_KEY: TEST_KEY, ...env } })
+
+/** The ConfigError for an environment of PRIVATE_KEY (the test key) and `env`. */
+const envRefused = (t: Test, env: Record<string, string>): string =>
+  configError(t, { env: { PRIVATE_KEY: TEST_KEY, ...env } })
+
+/** The broker's defaults beyond its type, URL and key prefix. */
+const BROKER_DEFAULTS = {
+  connect_timeout_ms: 5000,
+  wait_for_redis: false,
+  sentinels: [],
+  sentinel_name: 'mymaster',
+  min_replicas_ack: 0,
+  tls_ca_file: '',
+  tls_cert_file: '',
+  tls_key_file: '',
+}
+
 t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
   const config = withKey({})
   t.same(config, {
@@ -96,14 +116,7 @@ t.test('defaults: every key but the key has its SCHEMA default', async (t) => {
       type: 'memory',
       url: 'redis://127.0.0.1:6379',
       key_prefix: 'tuleap-realtime:',
-      connect_timeout_ms: 5000,
-      wait_for_redis: false,
-      sentinels: [],
-      sentinel_name: 'mymaster',
-      min_replicas_ack: 0,
-      tls_ca_file: '',
-      tls_cert_file: '',
-      tls_key_file: '',
+      ...BROKER_DEFAULTS,
     },
   })
 })
@@ -130,7 +143,7 @@ t.test('values override the file', async (t) => {
 
 t.test('environment variables', async (t) => {
   t.test('PRIVATE_KEY supplies the key', async (t) => {
-    t.equal(loadConfig({ env: { PRIVATE_KEY: TEST_KEY } }).nodejs_server_jwt_private_key, TEST_KEY)
+    t.equal(fromEnv({}).nodejs_server_jwt_private_key, TEST_KEY)
   })
   t.test('PRIVATE_KEY overrides the placeholder of a file', async (t) => {
     const dir = tempDir(t)
@@ -150,17 +163,14 @@ t.test('environment variables', async (t) => {
     t.match(configError(t, {}), /nodejs_server_jwt_private_key/)
   })
   t.test('numbers, booleans and lists are parsed from their text', async (t) => {
-    const config = loadConfig({
-      env: {
-        PRIVATE_KEY: TEST_KEY,
-        TULEAP_REALTIME_PORT: '8443',
-        TULEAP_REALTIME_HISTORY_SIZE: '50',
-        TULEAP_REALTIME_SHUTDOWN_TIMEOUT_MS: '1000',
-        TULEAP_REALTIME_TLS: 'false',
-        TULEAP_REALTIME_ADDRESS: '127.0.0.1',
-        TULEAP_REALTIME_ALLOW_UNSIGNED_LOOPBACK_PUBLISH: 'true',
-        TULEAP_REALTIME_ALLOWED_ORIGINS: '["https://tuleap.example.com","https://b.example"]',
-      },
+    const config = fromEnv({
+      TULEAP_REALTIME_PORT: '8443',
+      TULEAP_REALTIME_HISTORY_SIZE: '50',
+      TULEAP_REALTIME_SHUTDOWN_TIMEOUT_MS: '1000',
+      TULEAP_REALTIME_TLS: 'false',
+      TULEAP_REALTIME_ADDRESS: '127.0.0.1',
+      TULEAP_REALTIME_ALLOW_UNSIGNED_LOOPBACK_PUBLISH: 'true',
+      TULEAP_REALTIME_ALLOWED_ORIGINS: '["https://tuleap.example.com","https://b.example"]',
     })
     t.match(config, {
       port: 8443,
@@ -175,9 +185,7 @@ t.test('environment variables', async (t) => {
   t.test('a boolean that is not "true" or "false" is refused, not read as true', async (t) => {
     for (const value of ['0', 'no', '']) {
       t.match(
-        configError(t, {
-          env: { PRIVATE_KEY: TEST_KEY, TULEAP_REALTIME_ALLOW_UNSIGNED_LOOPBACK_PUBLISH: value },
-        }),
+        envRefused(t, { TULEAP_REALTIME_ALLOW_UNSIGNED_LOOPBACK_PUBLISH: value }),
         /^allow_unsigned_loopback_publish: must be true or false/,
         `"${value}"`,
       )
@@ -186,7 +194,7 @@ t.test('environment variables', async (t) => {
   t.test('a number that is not a positive integer is refused', async (t) => {
     for (const value of ['abc', '1.5', '-3', '0']) {
       t.match(
-        configError(t, { env: { PRIVATE_KEY: TEST_KEY, TULEAP_REALTIME_HISTORY_SIZE: value } }),
+        envRefused(t, { TULEAP_REALTIME_HISTORY_SIZE: value }),
         /^history_size: must be a positive integer/,
         `"${value}"`,
       )
@@ -474,49 +482,33 @@ t.test('broker', async (t) => {
       type: 'redis',
       url: 'rediss://:secret@redis.example:6380/2',
       key_prefix: 'rt:',
-      connect_timeout_ms: 5000,
-      wait_for_redis: false,
-      sentinels: [],
-      sentinel_name: 'mymaster',
-      min_replicas_ack: 0,
-      tls_ca_file: '',
-      tls_cert_file: '',
-      tls_key_file: '',
+      ...BROKER_DEFAULTS,
     })
     t.ok(Object.isFrozen(config.broker), 'frozen like the rest')
   })
   t.test('sentinels and durability from the environment', async (t) => {
-    const config = loadConfig({
-      env: {
-        PRIVATE_KEY: TEST_KEY,
-        TULEAP_REALTIME_BROKER_TYPE: 'redis',
-        TULEAP_REALTIME_BROKER_SENTINELS: '10.0.0.1:26379, 10.0.0.2:26379,[::1]:26380',
-        TULEAP_REALTIME_BROKER_SENTINEL_NAME: 'relay',
-        TULEAP_REALTIME_BROKER_MIN_REPLICAS_ACK: '1',
-      },
+    const config = fromEnv({
+      TULEAP_REALTIME_BROKER_TYPE: 'redis',
+      TULEAP_REALTIME_BROKER_SENTINELS: '10.0.0.1:26379, 10.0.0.2:26379,[::1]:26380',
+      TULEAP_REALTIME_BROKER_SENTINEL_NAME: 'relay',
+      TULEAP_REALTIME_BROKER_MIN_REPLICAS_ACK: '1',
     })
     t.same(config.broker.sentinels, ['10.0.0.1:26379', '10.0.0.2:26379', '[::1]:26380'])
     t.equal(config.broker.sentinel_name, 'relay')
     t.equal(config.broker.min_replicas_ack, 1)
     t.ok(Object.isFrozen(config.broker.sentinels))
     t.throws(
-      () =>
-        loadConfig({
-          env: { PRIVATE_KEY: TEST_KEY, TULEAP_REALTIME_BROKER_SENTINELS: '10.0.0.1' },
-        }),
+      () => fromEnv({ TULEAP_REALTIME_BROKER_SENTINELS: '10.0.0.1' }),
       /broker\.sentinels/,
       'a sentinel without a port is refused',
     )
   })
   t.test('from the environment', async (t) => {
-    const config = loadConfig({
-      env: {
-        PRIVATE_KEY: TEST_KEY,
-        TULEAP_REALTIME_BROKER_TYPE: 'redis',
-        TULEAP_REALTIME_BROKER_URL: 'redis://10.0.0.5:6379',
-        TULEAP_REALTIME_BROKER_WAIT_FOR_REDIS: 'true',
-        TULEAP_REALTIME_BROKER_CONNECT_TIMEOUT_MS: '2000',
-      },
+    const config = fromEnv({
+      TULEAP_REALTIME_BROKER_TYPE: 'redis',
+      TULEAP_REALTIME_BROKER_URL: 'redis://10.0.0.5:6379',
+      TULEAP_REALTIME_BROKER_WAIT_FOR_REDIS: 'true',
+      TULEAP_REALTIME_BROKER_CONNECT_TIMEOUT_MS: '2000',
     })
     t.match(config.broker, {
       type: 'redis',

@@ -6,16 +6,13 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { testCert } from './helpers/certs.js'
-import { TEST_KEY, testConfigFile } from './helpers/config.js'
+import { dropToNobody, isRoot, NOBODY, TEST_KEY, testConfigFile } from './helpers/config.js'
 import { httpsGet } from './helpers/https.js'
 import { freePort, portProblem } from './helpers/ports.js'
 import { isListening, runRelaySync, requireBuild, spawnRelay, WAIT_MS } from './helpers/process.js'
 import { TestClient } from './helpers/relay.js'
 import { requireOpenssl } from './helpers/tools.js'
 import { subscriberToken } from './helpers/tokens.js'
-
-const NOBODY = 65534
-const isRoot = process.getuid?.() === 0
 
 /** The Uid, Gid and Groups lines of /proc/<pid>/status, as numbers. */
 function procIds(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
@@ -46,8 +43,6 @@ t.test('the relay process', async (t) => {
   /** A config file: the test key and certificate on 127.0.0.1, then `values`. */
   const configFile = (values: Record<string, unknown>): string =>
     testConfigFile(t, { log_level: 'info', ...values })
-  /** As root, the relay must be told whom to become. */
-  const dropTo = isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}
 
   t.test('as root on port 443: binds, drops to 65534, serves, stops on SIGTERM', async (t) => {
     if (!requireRoot(t)) return
@@ -180,7 +175,9 @@ t.test('the relay process', async (t) => {
   t.test('an unusable TLS pair: exit 1 naming the files', async (t) => {
     const relay = spawnRelay(
       t,
-      [`--config=${configFile({ full_path_ssl_key: join(dir, 'missing-key.pem'), ...dropTo })}`],
+      [
+        `--config=${configFile({ full_path_ssl_key: join(dir, 'missing-key.pem'), ...dropToNobody })}`,
+      ],
       { cwd: dir },
     )
     t.same(await relay.exited(), { code: 1, signal: null })
@@ -192,7 +189,7 @@ t.test('the relay process', async (t) => {
     const port = await freePort()
     const relay = spawnRelay(
       t,
-      [`--config=${configFile({ port, shutdown_timeout_ms: shutdownTimeoutMs, ...dropTo })}`],
+      [`--config=${configFile({ port, shutdown_timeout_ms: shutdownTimeoutMs, ...dropToNobody })}`],
       { cwd: dir },
     )
     const listening = await relay.waitForLine(isListening, 'listening log line')
@@ -234,7 +231,9 @@ t.test('the relay process', async (t) => {
       const port = await freePort()
       const relay = spawnRelay(
         t,
-        [`--config=${configFile({ port, shutdown_timeout_ms: shutdownTimeoutMs, ...dropTo })}`],
+        [
+          `--config=${configFile({ port, shutdown_timeout_ms: shutdownTimeoutMs, ...dropToNobody })}`,
+        ],
         { cwd: dir },
       )
       await relay.waitForLine(isListening, 'listening log line')
@@ -281,7 +280,7 @@ t.test('the relay process', async (t) => {
 
   t.test('SIGINT stops the relay too', async (t) => {
     const port = await freePort()
-    const relay = spawnRelay(t, [`--config=${configFile({ port, ...dropTo })}`], { cwd: dir })
+    const relay = spawnRelay(t, [`--config=${configFile({ port, ...dropToNobody })}`], { cwd: dir })
     await relay.waitForLine(isListening, 'listening log line')
     relay.child.kill('SIGINT')
     t.same(await relay.exited(), { code: 0, signal: null })
@@ -292,7 +291,7 @@ t.test('the relay process', async (t) => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
     t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())))
     const port = (blocker.address() as AddressInfo).port
-    const relay = spawnRelay(t, [`--config=${configFile({ port, ...dropTo })}`], { cwd: dir })
+    const relay = spawnRelay(t, [`--config=${configFile({ port, ...dropToNobody })}`], { cwd: dir })
     t.same(await relay.exited(), { code: 1, signal: null })
     t.match(relay.stderr(), `cannot listen on 127.0.0.1 port ${port}: the port is in use`)
   })

@@ -10,12 +10,9 @@ import { pino } from 'pino'
 import t from 'tap'
 import type { Logger } from '../src/log.js'
 import { notifyReady } from '../src/notify.js'
-import { testConfigFile } from './helpers/config.js'
+import { dropToNobody, isRoot, NOBODY, testConfigFile } from './helpers/config.js'
 import { isListening, requireBuild, spawnRelay } from './helpers/process.js'
 import { requireOpenssl } from './helpers/tools.js'
-
-const NOBODY = 65534
-const isRoot = process.getuid?.() === 0
 
 /** A logger whose lines are kept as objects. */
 function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
@@ -107,8 +104,7 @@ t.test('notifyReady', async (t) => {
 t.test('the relay notifies once listening, after dropping privileges', async (t) => {
   if (!requireBuild(t) || !requireOpenssl(t)) return
   const fake = fakeNotify(t)
-  const values: Record<string, unknown> = { port: 0, log_level: 'info' }
-  if (isRoot) Object.assign(values, { process_uid: NOBODY, process_gid: NOBODY })
+  const values = { port: 0, log_level: 'info', ...dropToNobody }
   const relay = spawnRelay(t, [`--config=${testConfigFile(t, values)}`], {
     env: { NOTIFY_SOCKET: '/run/systemd/notify', PATH: `${fake.dir}:${process.env.PATH}` },
   })

@@ -5,20 +5,17 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { makeCert } from './helpers/certs.js'
-import { TEST_KEY } from './helpers/config.js'
+import { dropToNobody, isRoot, NOBODY, TEST_KEY } from './helpers/config.js'
+import { httpsRequest, servedFingerprint } from './helpers/https.js'
+import { freePort } from './helpers/ports.js'
 import {
-  NOBODY,
-  freePort,
-  hasOpenssl,
-  httpsCall,
   isListening,
-  isRoot,
-  requireBuilt,
-  servedFingerprint,
+  requireBuild,
   spawnRelay,
   type LogLine,
-  type RelayProcess,
-} from './helpers/relay-process.js'
+  type Spawned,
+} from './helpers/process.js'
+import { requireOpenssl } from './helpers/tools.js'
 import { kanbanRights, publishToken, subscriberToken } from './helpers/tokens.js'
 
 const NEW_KEY = 'reloaded-key-' + 'x'.repeat(64)
@@ -42,14 +39,14 @@ function shareWithRelay(file: string): void {
 }
 
 /** SIGHUP, then the next reload line (success or failure) after the lines seen so far. */
-async function hup(relay: RelayProcess): Promise<LogLine> {
+async function hup(relay: Spawned): Promise<LogLine> {
   const from = relay.lines.length
   relay.child.kill('SIGHUP')
   return relay.waitForLine((l) => isReloaded(l) || isReloadFailure(l), 'reload line', from)
 }
 
 t.test('SIGHUP', async (t) => {
-  if (!requireBuilt(t) || !hasOpenssl(t)) return
+  if (!requireBuild(t) || !requireOpenssl(t)) return
   const dir = readableDir(t)
   const first = makeCert(dir, 'first')
   const second = makeCert(dir, 'second')
@@ -71,7 +68,7 @@ t.test('SIGHUP', async (t) => {
     address: '127.0.0.1',
     port,
     log_level: 'info',
-    ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+    ...dropToNobody,
   }
   const writeConfig = (over: Record<string, unknown>) => {
     writeFileSync(configFile, JSON.stringify({ ...values, ...over }))
@@ -119,17 +116,14 @@ t.test('SIGHUP', async (t) => {
   t.match(await nextFrame(), { type: 'subscribed', room_id: '42' })
 
   const publish = (key: string) =>
-    httpsCall(
-      port,
-      'POST',
-      '/message',
-      second.cert,
-      publishToken(
+    httpsRequest(port, 'POST', '/message', {
+      ca: second.cert,
+      body: publishToken(
         { message: { room_id: '42', cmd: 'demo:ping', data: {}, rights: kanbanRights() } },
         key,
       ),
-      { 'content-type': 'application/jwt' },
-    )
+      headers: { 'content-type': 'application/jwt' },
+    })
 
   t.test('a new certificate, key and log level: applied, connections kept', async (t) => {
     install(second)
@@ -149,7 +143,7 @@ t.test('SIGHUP', async (t) => {
     t.equal(ws.readyState, WebSocket.OPEN, 'the open WebSocket stays open')
     t.equal((await publish(TEST_KEY)).status, 401, 'the old key no longer publishes')
     const answer = await publish(NEW_KEY)
-    t.equal(answer.status, 200, `the new key publishes: ${answer.body}`)
+    t.equal(answer.status, 200, `the new key publishes: ${answer.text}`)
     t.match(await nextFrame(), { type: 'message', room_id: '42' }, 'to the connection kept')
     t.equal(relay.child.exitCode, null, 'still running')
   })
@@ -189,7 +183,7 @@ t.test('SIGHUP', async (t) => {
     await relay.waitForLine(isReloaded, 'reload', from)
     t.equal(relay.child.exitCode, null, 'still running')
     t.equal(await servedFingerprint(port), fingerprint(first.cert))
-    const health = await httpsCall(port, 'GET', '/health', first.cert)
+    const health = await httpsRequest(port, 'GET', '/health', { ca: first.cert })
     t.equal(health.status, 200)
   })
 })

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util'
 import { DEFAULT_SAN, makeSelfSigned } from '../self-signed.js'
-import { EXIT, parseOptions, UsageError, type Command } from './command.js'
+import { EXIT, parseOptions, stringOptions, UsageError, type Command } from './command.js'
 
 /** `cert`: a self-signed certificate and key, for a test host or a relay behind a proxy. */
 export const cert: Command = {
@@ -14,18 +13,7 @@ subject alternative names in openssl's form (default: ${DEFAULT_SAN}),
 e.g. --name=relay.example.com --san=DNS:relay.example.com. Browsers and Tuleap check the
 SAN. An existing key is never overwritten. For production, use a certificate from your CA.`,
   run(args, io) {
-    const { values } = parseOptions(() =>
-      parseArgs({
-        args,
-        strict: true,
-        options: {
-          cert: { type: 'string' },
-          key: { type: 'string' },
-          name: { type: 'string' },
-          san: { type: 'string' },
-        },
-      }),
-    )
+    const values = parseOptions(args, stringOptions('cert', 'key', 'name', 'san'))
     if (values.cert === undefined || values.key === undefined) {
       throw new UsageError('--cert=FILE and --key=FILE are required')
     }

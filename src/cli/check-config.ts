@@ -1,10 +1,9 @@
 import { X509Certificate } from 'node:crypto'
-import { parseArgs } from 'node:util'
 import { ConfigError, configWarnings, loadConfig } from '../config.js'
 import { checkProcessIds, systemDirectory, type IdDirectory } from '../privileges.js'
 import { keyInEnvironment } from '../key-file.js'
 import { readTlsFiles } from '../tls.js'
-import { parseOptions, type Command, type Io } from './command.js'
+import { parseOptions, stringOptions, type Command, type Io } from './command.js'
 
 export type { Io } from './command.js'
 
@@ -74,9 +73,7 @@ process_uid/process_gid (the user and group exist on this host), the TLS certifi
 key (readable, and the key is the certificate's). Exit 0 and "ok", or 1 and one line per
 problem. Run it before "systemctl restart tuleap-realtime".`,
   run(args, io) {
-    const { values } = parseOptions(() =>
-      parseArgs({ args, strict: true, options: { config: { type: 'string' } } }),
-    )
+    const values = parseOptions(args, stringOptions('config'))
     return Promise.resolve(checkConfig(values.config, io))
   },
 }

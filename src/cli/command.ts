@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns'
 import { existsSync } from 'node:fs'
 import { isIP, type LookupFunction } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import { projectRoot } from '../dev-defaults.js'
 import { keyInEnvironment } from '../key-file.js'
@@ -33,10 +34,38 @@ export class UsageError extends Error {
   }
 }
 
-/** Run a parseArgs call, turning its errors into usage errors. */
-export function parseOptions<R>(parse: () => R): R {
+/** The spec of options that take a value, `--name=VALUE`, one per name. */
+export function stringOptions<K extends string>(...names: K[]): Record<K, { type: 'string' }> {
+  return Object.fromEntries(names.map((name) => [name, { type: 'string' }])) as Record<
+    K,
+    { type: 'string' }
+  >
+}
+
+/** The options of the commands that reach a relay: where, and how to trust its certificate. */
+export const CONNECTION_OPTIONS = {
+  ...stringOptions('url', 'config', 'ca', 'resolve'),
+  insecure: { type: 'boolean' },
+} as const
+
+/** An option spec, as parseArgs takes it. */
+type OptionSpecs = NonNullable<ParseArgsConfig['options']>
+
+/** The values parseArgs gives for `options` in strict mode. */
+type OptionValues<O extends OptionSpecs> = ReturnType<
+  typeof parseArgs<{ args: string[]; strict: true; options: O }>
+>['values']
+
+/**
+ * The values of `options` in `args`, strictly: an unknown option, a missing value or a
+ * positional argument is a usage error.
+ */
+export function parseOptions<const O extends OptionSpecs>(
+  args: string[],
+  options: O,
+): OptionValues<O> {
   try {
-    return parse()
+    return parseArgs({ args, strict: true, options }).values
   } catch (err) {
     throw new UsageError((err as Error).message)
   }

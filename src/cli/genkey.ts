@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { EXIT, parseOptions, type Command } from './command.js'
 
@@ -12,7 +11,7 @@ Prints a new random key (64 random bytes, base64): put the same value in
 nodejs_server_jwt_private_key (relay) and $nodejs_server_jwt_private_key (Tuleap's
 local.inc). The relay uses the printed text itself as the key; it is not decoded.`,
   run(args, io) {
-    parseOptions(() => parseArgs({ args, strict: true, options: {} }))
+    parseOptions(args, {})
     io.out(randomBytes(64).toString('base64'))
     return Promise.resolve(EXIT.OK)
   },

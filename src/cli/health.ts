@@ -1,7 +1,13 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { parseArgs } from 'node:util'
-import { commandConfig, EXIT, parseDuration, parseOptions, type Command } from './command.js'
+import {
+  commandConfig,
+  EXIT,
+  parseDuration,
+  parseOptions,
+  stringOptions,
+  type Command,
+} from './command.js'
 import type { Config } from '../config.js'
 
 /**
@@ -54,17 +60,7 @@ GETs /health of the relay on this host, at the configured port, over https unles
 false (configuration: --config, else the environment, else /etc/tuleap-realtime/config.json).
 The certificate is not verified: the probe sends nothing secret. Exit 0 on 200, 1 otherwise.`,
   async run(args, io) {
-    const { values } = parseOptions(() =>
-      parseArgs({
-        args,
-        strict: true,
-        options: {
-          url: { type: 'string' },
-          timeout: { type: 'string' },
-          config: { type: 'string' },
-        },
-      }),
-    )
+    const values = parseOptions(args, stringOptions('url', 'timeout', 'config'))
     const timeoutMs = parseDuration(values.timeout ?? '5s') * 1000
     const url =
       values.url !== undefined

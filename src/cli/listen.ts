@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util'
 import { WebSocket } from 'ws'
 import { signSubscriberToken } from '../auth/sign.js'
 import { RealtimeClient } from '../client/index.js'
@@ -8,7 +7,9 @@ import {
   defaultUrl,
   EXIT,
   parseDuration,
+  CONNECTION_OPTIONS,
   parseOptions,
+  stringOptions,
   parseResolve,
   UsageError,
   type Command,
@@ -34,26 +35,11 @@ PRIVATE_KEY); with --token, no key is needed. --url may name the relay by the ho
 its certificate carries; --ca=FILE adds a CA to trust; --resolve=HOST:ADDRESS connects to
 ADDRESS for HOST (e.g. the certificate's name on this host: --resolve=NAME:127.0.0.1).`,
   async run(args, io) {
-    const { values } = parseOptions(() =>
-      parseArgs({
-        args,
-        strict: true,
-        options: {
-          room: { type: 'string' },
-          token: { type: 'string' },
-          user: { type: 'string' },
-          rights: { type: 'string' },
-          ttl: { type: 'string' },
-          presence: { type: 'boolean' },
-          count: { type: 'string' },
-          url: { type: 'string' },
-          config: { type: 'string' },
-          ca: { type: 'string' },
-          insecure: { type: 'boolean' },
-          resolve: { type: 'string' },
-        },
-      }),
-    )
+    const values = parseOptions(args, {
+      ...stringOptions('room', 'token', 'user', 'rights', 'ttl', 'count'),
+      presence: { type: 'boolean' },
+      ...CONNECTION_OPTIONS,
+    })
     if (values.room === undefined) throw new UsageError('--room is required')
     const count = values.count === undefined ? Infinity : Number(values.count)
     if (!(count > 0)) throw new UsageError('--count must be a positive integer')

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { signPublishToken } from '../auth/sign.js'
@@ -6,7 +5,9 @@ import {
   commandConfig,
   defaultUrl,
   EXIT,
+  CONNECTION_OPTIONS,
   parseOptions,
+  stringOptions,
   parseResolve,
   UsageError,
   type Command,
@@ -67,26 +68,10 @@ from PRIVATE_KEY. --url may name the relay by the host name its certificate carr
 --ca=FILE adds a CA to trust; --resolve=HOST:ADDRESS connects to ADDRESS for HOST.
 Prints the relay's JSON answer; exit 0 when it is accepted (200), 1 otherwise.`,
   async run(args, io) {
-    const { values } = parseOptions(() =>
-      parseArgs({
-        args,
-        strict: true,
-        options: {
-          room: { type: 'string' },
-          cmd: { type: 'string' },
-          data: { type: 'string' },
-          rights: { type: 'string' },
-          'sender-user-id': { type: 'string' },
-          'sender-uuid': { type: 'string' },
-          jti: { type: 'string' },
-          url: { type: 'string' },
-          config: { type: 'string' },
-          ca: { type: 'string' },
-          insecure: { type: 'boolean' },
-          resolve: { type: 'string' },
-        },
-      }),
-    )
+    const values = parseOptions(args, {
+      ...stringOptions('room', 'cmd', 'data', 'rights', 'sender-user-id', 'sender-uuid', 'jti'),
+      ...CONNECTION_OPTIONS,
+    })
     if (values.room === undefined || values.cmd === undefined) {
       throw new UsageError('--room and --cmd are required')
     }

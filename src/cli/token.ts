@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util'
 import { signSubscriberToken } from '../auth/sign.js'
 import {
   commandConfig,
   EXIT,
   parseDuration,
   parseOptions,
+  stringOptions,
   UsageError,
   type Command,
 } from './command.js'
@@ -19,18 +19,7 @@ Prints a subscriber token (docs/protocol.md §1.1) for user ID with the given gr
 with the key of the config (default: /etc/tuleap-realtime/config.json, else the
 development config). --ttl: lifetime, e.g. 90s, 30m (default, like Tuleap), 2h.`,
   run(args, io) {
-    const { values } = parseOptions(() =>
-      parseArgs({
-        args,
-        strict: true,
-        options: {
-          user: { type: 'string' },
-          rights: { type: 'string' },
-          ttl: { type: 'string' },
-          config: { type: 'string' },
-        },
-      }),
-    )
+    const values = parseOptions(args, stringOptions('user', 'rights', 'ttl', 'config'))
     if (values.user === undefined || !/^-?\d+$/.test(values.user)) {
       throw new UsageError('--user=ID is required (an integer user id)')
     }

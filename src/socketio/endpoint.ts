@@ -19,6 +19,20 @@ import { encodeEvent, type EncodedEvent } from './packets.js'
 import { onSubscription, onToken, type SioSessionContext } from './session.js'
 import { ExecutionPresences } from './test-management.js'
 
+/** `map`'s value for `key`, made by `make` and stored on first use. */
+function entryOf<K, V>(
+  map: { get(key: K): V | undefined; set(key: K, value: V): unknown },
+  key: K,
+  make: () => V,
+): V {
+  let value = map.get(key)
+  if (value === undefined) {
+    value = make()
+    map.set(key, value)
+  }
+  return value
+}
+
 /** What the socket.io endpoint needs. */
 export interface SocketIoOptions {
   readonly config: Config
@@ -90,11 +104,7 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
     member: SocketIoMember,
     roomId: string,
   ): Promise<ExecutionPresences> => {
-    let rooms = tmRooms.get(member)
-    if (!rooms) {
-      rooms = new Set()
-      tmRooms.set(member, rooms)
-    }
+    const rooms = entryOf(tmRooms, member, () => new Set<string>())
     let entry = presences.get(roomId)
     if (!entry) {
       const state = new ExecutionPresences()
@@ -133,11 +143,7 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
     metrics,
     batch: new WriteBatch(),
     encode(m, nsp) {
-      let byNsp = encoded.get(m)
-      if (!byNsp) {
-        byNsp = new Map()
-        encoded.set(m, byNsp)
-      }
+      const byNsp = entryOf(encoded, m, () => new Map<string, EncodedEvent>())
       let event = byNsp.get(nsp)
       if (!event) {
         const state = presences.get(m.room_id)?.state
@@ -168,17 +174,21 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
   // so that no handshake failing half-way can leave a count behind.
   const unauthenticated = new WeakMap<object, () => void>()
   const addressOf = (req: IncomingMessage): string => clientAddress(req, opts.proxyTrust)
+  /** Refuse a connection from `address`, at its max_unauthenticated_per_address. */
+  const refuseUnauthenticated = (address: string): void => {
+    metrics.refused('close_4008')
+    opts.refusals.refused({
+      address,
+      reason: 'close_4008',
+      detail: `max_unauthenticated_per_address (${config.max_unauthenticated_per_address}) reached`,
+      transport: 'socket.io',
+    })
+  }
   const onEngineConnection = (conn: EngineConnection): void => {
     const address = addressOf(conn.request)
     const release = opts.unauthenticated.admit(address)
     if (!release) {
-      metrics.refused('close_4008')
-      opts.refusals.refused({
-        address,
-        reason: 'close_4008',
-        detail: `max_unauthenticated_per_address (${config.max_unauthenticated_per_address}) reached`,
-        transport: 'socket.io',
-      })
+      refuseUnauthenticated(address)
       conn.close()
       return
     }
@@ -269,13 +279,7 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
         // once the connection exists (onEngineConnection), which also refuses a race.
         const address = addressOf(req)
         if (opts.unauthenticated.held(address) >= config.max_unauthenticated_per_address) {
-          metrics.refused('close_4008')
-          opts.refusals.refused({
-            address,
-            reason: 'close_4008',
-            detail: `max_unauthenticated_per_address (${config.max_unauthenticated_per_address}) reached`,
-            transport: 'socket.io',
-          })
+          refuseUnauthenticated(address)
           callback('too many connections not subscribed yet from this address', false)
           return
         }

@@ -13,6 +13,7 @@ import { io as ioClient, type Socket as IoSocket } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import {
   CMD,
+  type DeliveryLoss,
   Histogram,
   nowUs,
   PHASE_COUNT,
@@ -44,14 +45,8 @@ export interface ClientOptions {
 }
 
 /** What `collect` reports. */
-export interface ClientReport {
+export interface ClientReport extends DeliveryLoss {
   readonly subscribers: number
-  readonly missing: number
-  readonly duplicates: number
-  readonly unexpected: number
-  readonly subscribersWithLoss: number
-  readonly unexpectedCloses: number
-  readonly errorFrames: number
   readonly hists: { counts: Float64Array; count: number; max: number }[]
   readonly cpuUs: number
 }

@@ -145,6 +145,26 @@ export function latencyOf(h: Histogram): Latency {
   }
 }
 
+/** What subscribers lost or got wrong: anything non-zero fails the run. */
+export interface DeliveryLoss {
+  readonly missing: number
+  readonly duplicates: number
+  readonly unexpected: number
+  readonly subscribersWithLoss: number
+  readonly unexpectedCloses: number
+  readonly errorFrames: number
+}
+
+/** The fields of a DeliveryLoss, each of which sums across client processes. */
+export const DELIVERY_LOSS_FIELDS = [
+  'missing',
+  'duplicates',
+  'unexpected',
+  'subscribersWithLoss',
+  'unexpectedCloses',
+  'errorFrames',
+] as const satisfies readonly (keyof DeliveryLoss)[]
+
 /** Memory and CPU of a process, as its own `process.memoryUsage()`/`cpuUsage()` say. */
 export interface ProcessSample {
   readonly rss: number
@@ -156,6 +176,27 @@ export interface ProcessSample {
   readonly cpuUs: number
   /** Open sockets or subscribers the server knows of. */
   readonly connections: number
+}
+
+/** The fields of a ProcessSample, each of which sums across processes. */
+export const PROCESS_SAMPLE_FIELDS = [
+  'rss',
+  'heapUsed',
+  'heapTotal',
+  'external',
+  'arrayBuffers',
+  'cpuUs',
+  'connections',
+] as const satisfies readonly (keyof ProcessSample)[]
+
+/** For each of `keys`, the sum of that field over `records`. */
+export function sumFields<K extends string>(
+  records: readonly Readonly<Record<K, number>>[],
+  keys: readonly K[],
+): Record<K, number> {
+  const sums = {} as Record<K, number>
+  for (const key of keys) sums[key] = records.reduce<number>((n, r) => n + r[key], 0)
+  return sums
 }
 
 /** This process's sample. */

@@ -9,20 +9,24 @@ import { join } from 'node:path'
 import { KIND_LABEL, say, type Kind } from './common.js'
 import { fanOutSeries, type FanOutResult } from './fanout.js'
 import { heapGrowth, heapText, heapTotals } from './heap.js'
-import type { BenchParams } from './params.js'
+import type { BenchParams, Scenario } from './params.js'
 import { profileText, summariseProfile } from './profile.js'
 import { median, type Measurements } from './report.js'
-import { lossFree, setUp, tearDown, type BenchEnv } from './scenarios.js'
+import { lossFree, setUp, tearDown, type BenchEnv, type Loss } from './scenarios.js'
 import { manyRooms, throughput, type BurstResult } from './workloads.js'
 
 const kb = (b: number): string => `${(b / 1024).toFixed(1)} KB`
 const num = (x: number): string => Math.round(x).toLocaleString('en-US')
 
+/** `no loss`, or the loss record. */
+const lossText = (loss: Loss): string =>
+  lossFree(loss) ? 'no loss' : `LOSS ${JSON.stringify(loss)}`
+
 function describeFanOut(r: FanOutResult): string {
   const idle = r.idle
     ? `, idle RSS ${kb(r.idle.rssPerConn)}/conn, heap ${kb(r.idle.heapPerConn)}/conn, connect ${(r.connectMs / 1000).toFixed(1)} s`
     : ''
-  return `${num(r.n)}: ${num(r.deliveriesPerSec)} deliveries/s (server ${r.serverCpuUsPerDelivery.toFixed(1)} µs CPU/delivery), steady p50 ${r.steady.p50.toFixed(1)} / p99 ${r.steady.p99.toFixed(1)} / max ${r.steady.max.toFixed(1)} ms${idle}, ${lossFree(r.loss) ? 'no loss' : `LOSS ${JSON.stringify(r.loss)}`}`
+  return `${num(r.n)}: ${num(r.deliveriesPerSec)} deliveries/s (server ${r.serverCpuUsPerDelivery.toFixed(1)} µs CPU/delivery), steady p50 ${r.steady.p50.toFixed(1)} / p99 ${r.steady.p99.toFixed(1)} / max ${r.steady.max.toFixed(1)} ms${idle}, ${lossText(r.loss)}`
 }
 
 function rotate<T>(xs: readonly T[], by: number): T[] {
@@ -42,44 +46,33 @@ export async function measure(
     const jobs: { name: string; kind: Kind; go: () => Promise<string> }[] = []
     // Kinds rotate between runs so that no server always runs first or last.
     const kinds = rotate(p.kinds, run)
-    if (p.scenarios.includes('fanout')) {
+    /** One job per kind for `scenario`, when it is asked for. */
+    const add = (
+      scenario: Scenario,
+      name: string,
+      go: (kind: Kind, tag: string) => Promise<string>,
+    ): void => {
+      if (!p.scenarios.includes(scenario)) return
       for (const kind of kinds)
-        jobs.push({
-          name: 'fan-out',
-          kind,
-          go: async () => {
-            const rs = await fanOutSeries(env, kind, p.fanOut, `run${run + 1}-fanout`)
-            m.fanOut.push(...rs)
-            return rs.map(describeFanOut).join('; ')
-          },
-        })
+        jobs.push({ name, kind, go: () => go(kind, `run${run + 1}-${scenario}`) })
     }
-    if (p.scenarios.includes('throughput')) {
-      for (const kind of kinds)
-        jobs.push({
-          name: 'publish throughput',
-          kind,
-          go: async () => {
-            const r = await throughput(env, kind, p.throughput, `run${run + 1}-throughput`)
-            m.throughput.push(r)
-            return `${num(r.requestsPerSec)} req/s (${r.sent} sent${r.exhausted ? ', pool exhausted' : ''}), ${lossFree(r.loss) ? 'no loss' : `LOSS ${JSON.stringify(r.loss)}`}`
-          },
-        })
-    }
-    if (p.scenarios.includes('rooms')) {
-      for (const kind of kinds)
-        jobs.push({
-          name: 'many rooms',
-          kind,
-          go: async () => {
-            const r = await manyRooms(env, kind, p.manyRooms, `run${run + 1}-rooms`)
-            m.manyRooms.push(r)
-            const b = (x: BurstResult): string =>
-              `${num(x.publishesPerSec)}/s (${x.serverCpuUsPerPublish.toFixed(0)} µs CPU)`
-            return `publishes: 1 publisher ${b(r.single)}, ${p.manyRooms.parallel} in parallel ${b(r.parallel)}, PHP-style full handshake ${b(r.phpFull)}, resumed ${b(r.phpResumed)} (${r.phpResumed.resumed}/${r.phpResumed.count} resumed); steady p50 ${r.steady.p50.toFixed(1)} / p99 ${r.steady.p99.toFixed(1)} ms, ${lossFree(r.loss) ? 'no loss' : `LOSS ${JSON.stringify(r.loss)}`}`
-          },
-        })
-    }
+    add('fanout', 'fan-out', async (kind, tag) => {
+      const rs = await fanOutSeries(env, kind, p.fanOut, tag)
+      m.fanOut.push(...rs)
+      return rs.map(describeFanOut).join('; ')
+    })
+    add('throughput', 'publish throughput', async (kind, tag) => {
+      const r = await throughput(env, kind, p.throughput, tag)
+      m.throughput.push(r)
+      return `${num(r.requestsPerSec)} req/s (${r.sent} sent${r.exhausted ? ', pool exhausted' : ''}), ${lossText(r.loss)}`
+    })
+    add('rooms', 'many rooms', async (kind, tag) => {
+      const r = await manyRooms(env, kind, p.manyRooms, tag)
+      m.manyRooms.push(r)
+      const b = (x: BurstResult): string =>
+        `${num(x.publishesPerSec)}/s (${x.serverCpuUsPerPublish.toFixed(0)} µs CPU)`
+      return `publishes: 1 publisher ${b(r.single)}, ${p.manyRooms.parallel} in parallel ${b(r.parallel)}, PHP-style full handshake ${b(r.phpFull)}, resumed ${b(r.phpResumed)} (${r.phpResumed.resumed}/${r.phpResumed.count} resumed); steady p50 ${r.steady.p50.toFixed(1)} / p99 ${r.steady.p99.toFixed(1)} ms, ${lossText(r.loss)}`
+    })
     for (const job of jobs) {
       const started = Date.now()
       try {

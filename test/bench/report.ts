@@ -169,92 +169,66 @@ export function losses(m: Measurements): string[] {
     .map((x) => `${KIND_LABEL[x.kind]} ${x.scenario}: ${JSON.stringify(x.loss)}`)
 }
 
+/** A target on `ratio` (named `of`, e.g. relay/floor): at least or at most `bound`. */
 function check(
   name: string,
   ratio: number | null,
-  ok: (r: number) => boolean,
-  want: string,
+  of: string,
+  op: '≥' | '≤',
+  bound: number,
 ): Target {
   if (ratio === null || !Number.isFinite(ratio)) return { name, pass: null, detail: 'not measured' }
-  return { name, pass: ok(ratio), detail: `ratio ${ratio.toFixed(2)} (${want})` }
+  const pass = op === '≥' ? ratio >= bound : ratio <= bound
+  return { name, pass, detail: `ratio ${ratio.toFixed(2)} (${of} ${op} ${bound.toFixed(2)})` }
 }
+
+/** A target on `row`'s relay/floor ratio, named `<scenario>: <what> <op> <bound> × floor`. */
+const vsFloor = (row: Row, what: string, op: '≥' | '≤', bound: number): Target =>
+  check(
+    `${row.scenario}: ${what} ${op} ${bound.toFixed(1)} × floor`,
+    row.relayOverFloor,
+    'relay/floor',
+    op,
+    bound,
+  )
 
 /** The issue's targets, on the medians. */
 export function targets(m: Measurements, rows: readonly Row[]): Target[] {
   const out: Target[] = []
   for (const r of rows.filter((x) => x.metric === 'deliveries/s (bursts)')) {
-    out.push(
-      check(
-        `${r.scenario}: deliveries/s ≥ 1.0 × floor`,
-        r.relayOverFloor,
-        (x) => x >= 1,
-        'relay/floor ≥ 1.00',
-      ),
-    )
+    out.push(vsFloor(r, 'deliveries/s', '≥', 1))
     out.push(
       check(
         `${r.scenario}: deliveries/s ≥ 3 × socket.io`,
         r.relayOverSocketIo,
-        (x) => x >= 3,
-        'relay/socket.io ≥ 3.00',
+        'relay/socket.io',
+        '≥',
+        3,
       ),
     )
     out.push(
       check(
         `${r.scenario}: socket.io viewers' deliveries/s ≥ socket.io`,
         r.sioOverSocketIo,
-        (x) => x >= 1,
-        'relay socket.io/socket.io ≥ 1.00',
+        'relay socket.io/socket.io',
+        '≥',
+        1,
       ),
     )
   }
   const p99 = rows
     .filter((x) => x.metric === 'latency p99 ms (steady)' && x.scenario.startsWith('fan-out'))
     .at(-1)
-  if (p99) {
-    out.push(
-      check(
-        `${p99.scenario}: p99 latency ≤ 1.0 × floor`,
-        p99.relayOverFloor,
-        (x) => x <= 1,
-        'relay/floor ≤ 1.00',
-      ),
-    )
-  }
+  if (p99) out.push(vsFloor(p99, 'p99 latency', '≤', 1))
   for (const r of rows.filter((x) => x.metric.startsWith('publishes/s, '))) {
-    out.push(
-      check(
-        `${r.scenario}: ${r.metric} ≥ 1.0 × floor`,
-        r.relayOverFloor,
-        (x) => x >= 1,
-        'relay/floor ≥ 1.00',
-      ),
-    )
+    out.push(vsFloor(r, r.metric, '≥', 1))
   }
   const roomsP99 = rows.find(
     (x) => x.metric === 'latency p99 ms (steady)' && x.scenario.startsWith('many rooms'),
   )
-  if (roomsP99) {
-    out.push(
-      check(
-        `${roomsP99.scenario}: steady p99 ≤ 1.5 × floor`,
-        roomsP99.relayOverFloor,
-        (x) => x <= 1.5,
-        'relay/floor ≤ 1.50',
-      ),
-    )
-  }
+  if (roomsP99) out.push(vsFloor(roomsP99, 'steady p99', '≤', 1.5))
   const mem = rows.find((x) => x.metric === 'RSS KB/connection')
-  if (mem) {
-    out.push(
-      check(
-        `${mem.scenario}: RSS per connection ≤ 1.2 × floor`,
-        mem.relayOverFloor,
-        (x) => x <= 1.2,
-        'relay/floor ≤ 1.20',
-      ),
-    )
-  }
+  if (mem) out.push(vsFloor(mem, 'RSS per connection', '≤', 1.2))
   const relayLoss = allLoss(m).filter(
     (x) => x.kind === 'relay' || x.kind === 'relaysio' || x.kind === 'cluster',
   )

@@ -6,6 +6,10 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { ClientApi, ClientReport } from './client-child.js'
 import {
+  DELIVERY_LOSS_FIELDS,
+  PROCESS_SAMPLE_FIELDS,
+  sumFields,
+  type DeliveryLoss,
   Histogram,
   latencyOf,
   nodesOf,
@@ -38,13 +42,7 @@ export interface BenchEnv {
 }
 
 /** Loss accounting of one scenario: anything non-zero fails the run. */
-export interface Loss {
-  readonly missing: number
-  readonly duplicates: number
-  readonly unexpected: number
-  readonly subscribersWithLoss: number
-  readonly unexpectedCloses: number
-  readonly errorFrames: number
+export interface Loss extends DeliveryLoss {
   readonly connectFailures: number
   readonly publishFailures: number
   readonly incomplete: boolean
@@ -230,16 +228,7 @@ export async function sampleAll(
   gc: boolean,
 ): Promise<ProcessSample> {
   const all = await Promise.all(servers.map((n) => n.call('sample', { gc }, 60 * MS)))
-  const sum = (f: (x: ProcessSample) => number): number => all.reduce((a, x) => a + f(x), 0)
-  return {
-    rss: sum((x) => x.rss),
-    heapUsed: sum((x) => x.heapUsed),
-    heapTotal: sum((x) => x.heapTotal),
-    external: sum((x) => x.external),
-    arrayBuffers: sum((x) => x.arrayBuffers),
-    cpuUs: sum((x) => x.cpuUs),
-    connections: sum((x) => x.connections),
-  }
+  return sumFields(all, PROCESS_SAMPLE_FIELDS)
 }
 
 /** Count a publish run's failures into the setup. */
@@ -288,7 +277,6 @@ export async function collect(
     s.clients.map((c) => c.call('collect', { expected }, 60 * MS)),
   )
   await Promise.all(s.clients.map((c) => c.call('reset', null, 10 * MS)))
-  const sum = (f: (r: ClientReport) => number): number => reports.reduce((n, r) => n + f(r), 0)
   const hists = reports[0]?.hists.map((_, phase) => {
     const h = new Histogram()
     for (const r of reports) {
@@ -299,19 +287,14 @@ export async function collect(
   })
   return {
     loss: {
-      missing: sum((r) => r.missing),
-      duplicates: sum((r) => r.duplicates),
-      unexpected: sum((r) => r.unexpected),
-      subscribersWithLoss: sum((r) => r.subscribersWithLoss),
-      unexpectedCloses: sum((r) => r.unexpectedCloses),
-      errorFrames: sum((r) => r.errorFrames),
+      ...sumFields(reports, DELIVERY_LOSS_FIELDS),
       connectFailures: s.failures.connect,
       publishFailures: s.failures.publish,
       incomplete,
       notes: s.failures.notes,
     },
     latency: (phase) => latencyOf(hists?.[phase] ?? new Histogram()),
-    clientCpuUs: sum((r) => r.cpuUs),
+    clientCpuUs: sumFields(reports, ['cpuUs']).cpuUs,
   }
 }
 

@@ -3,7 +3,7 @@ import type { StoredMessage } from '../../src/broker/broker.js'
 import { MemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory-broker.js'
 import type { Message } from '../../src/protocol/message.js'
 import { brokerContract } from './contract.js'
-import { testMessage } from '../helpers/messages.js'
+import { firstStored, testMessage } from '../helpers/messages.js'
 
 brokerContract(t, 'MemoryBroker', async (opts) => new MemoryBroker(opts), {
   // The only way a memory broker loses its rooms: its process restarts.
@@ -35,9 +35,7 @@ function setup(
 
 t.test('sweep forgets idle rooms once their history expired', async (t) => {
   const { broker, clock } = setup(t)
-  const {
-    stored: [m],
-  } = await broker.publish([message('42', 'a')])
+  const m = await firstStored(broker, [message('42', 'a')])
   t.same(broker.stats(), { rooms: 1, jtis: 0 })
   clock.ms += 10_000
   broker.sweep()
@@ -45,8 +43,8 @@ t.test('sweep forgets idle rooms once their history expired', async (t) => {
   clock.ms += 1
   broker.sweep()
   t.equal(broker.stats().rooms, 0, 'forgotten after the TTL')
-  const after = await broker.history('42', { epoch: m!.epoch, offset: 1 })
-  t.not(after.epoch, m!.epoch, 'a forgotten room starts afresh with a new epoch')
+  const after = await broker.history('42', { epoch: m.epoch, offset: 1 })
+  t.not(after.epoch, m.epoch, 'a forgotten room starts afresh with a new epoch')
   t.equal(after.offset, 0)
   t.equal(after.messages, null, 'a since of the old epoch is not covered')
 })
@@ -55,17 +53,15 @@ t.test('sweep keeps rooms with listeners, with their epoch and offset', async (t
   const { broker, clock } = setup(t)
   const listener = (): void => undefined
   await broker.subscribe('42', listener)
-  const {
-    stored: [m],
-  } = await broker.publish([message('42', 'a')])
+  const m = await firstStored(broker, [message('42', 'a')])
   clock.ms += 60_000
   broker.sweep()
   t.equal(broker.stats().rooms, 1)
-  t.same(await broker.history('42'), { epoch: m!.epoch, offset: 1, messages: null })
+  t.same(await broker.history('42'), { epoch: m.epoch, offset: 1, messages: null })
   await broker.unsubscribe('42', listener)
   t.equal(broker.stats().rooms, 0, 'no listener and no history: forgotten at once')
-  const after = await broker.history('42', { epoch: m!.epoch, offset: 1 })
-  t.not(after.epoch, m!.epoch, 'it starts again in another epoch')
+  const after = await broker.history('42', { epoch: m.epoch, offset: 1 })
+  t.not(after.epoch, m.epoch, 'it starts again in another epoch')
   t.equal(after.messages, null, 'so an old since is never covered')
 })
 
@@ -73,14 +69,12 @@ t.test('sweep keeps a room whose history is still live', async (t) => {
   const { broker, clock } = setup(t)
   await broker.publish([message('42', 'a')])
   clock.ms += 9_000
-  const {
-    stored: [m2],
-  } = await broker.publish([message('42', 'b')])
+  const m2 = await firstStored(broker, [message('42', 'b')])
   clock.ms += 2_000
   broker.sweep()
   t.equal(broker.stats().rooms, 1)
   t.same(
-    (await broker.history('42', { epoch: m2!.epoch, offset: 1 })).messages?.map((m) => m.cmd),
+    (await broker.history('42', { epoch: m2.epoch, offset: 1 })).messages?.map((m) => m.cmd),
     ['b'],
   )
 })
@@ -138,10 +132,8 @@ t.test('the room announced before the first message keeps its epoch', async (t) 
     ...empty,
     messages: [],
   })
-  const {
-    stored: [m],
-  } = await broker.publish([message('42', 'a')])
-  t.equal(m!.epoch, empty.epoch)
+  const m = await firstStored(broker, [message('42', 'a')])
+  t.equal(m.epoch, empty.epoch)
 })
 
 t.test('max_rooms: the room published to least recently loses its history', async (t) => {

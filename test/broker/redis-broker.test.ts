@@ -12,7 +12,7 @@ import { RedisBroker, redactUrl, type RedisBrokerOptions } from '../../src/broke
 import type { Message } from '../../src/protocol/message.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { brokerContract } from './contract.js'
-import { testMessage } from '../helpers/messages.js'
+import { firstStored, testMessage } from '../helpers/messages.js'
 import { until as waitUntil } from '../helpers/wait.js'
 
 /** Upper bound of every wait in this file. */
@@ -205,40 +205,32 @@ function redisTests(redis: TestRedis): void {
     const { room, node } = cluster(t)
     const first = await node()
     const r = room('restart')
-    const {
-      stored: [m1],
-    } = await first.publish([message(r, 'before')])
+    const m1 = await firstStored(first, [message(r, 'before')])
     await first.close()
     const second = await node()
-    const after = await second.history(r, { epoch: m1!.epoch, offset: 0 })
-    t.equal(after.epoch, m1!.epoch, 'same epoch on the restarted node')
+    const after = await second.history(r, { epoch: m1.epoch, offset: 0 })
+    t.equal(after.epoch, m1.epoch, 'same epoch on the restarted node')
     t.same(
       after.messages?.map((m) => m.cmd),
       ['before'],
       'history kept',
     )
-    const {
-      stored: [m2],
-    } = await second.publish([message(r, 'after')])
-    t.same([m2!.epoch, m2!.offset], [m1!.epoch, 2], 'offsets go on')
+    const m2 = await firstStored(second, [message(r, 'after')])
+    t.same([m2.epoch, m2.offset], [m1.epoch, 2], 'offsets go on')
   })
 
   t.test('the epoch changes when Redis lost the room’s keys', async (t) => {
     const { room, node } = cluster(t)
     const broker = await node()
     const r = room('flushed')
-    const {
-      stored: [m1],
-    } = await broker.publish([message(r, 'm1'), message(r, 'm2')])
+    const m1 = await firstStored(broker, [message(r, 'm1'), message(r, 'm2')])
     await inspector(t).flushall()
-    const after = await broker.history(r, { epoch: m1!.epoch, offset: 2 })
-    t.not(after.epoch, m1!.epoch, 'a new epoch')
+    const after = await broker.history(r, { epoch: m1.epoch, offset: 2 })
+    t.not(after.epoch, m1.epoch, 'a new epoch')
     t.equal(after.offset, 0, 'offsets start afresh')
     t.equal(after.messages, null, 'the old position is not covered')
-    const {
-      stored: [m3],
-    } = await broker.publish([message(r, 'm3')])
-    t.same([m3!.epoch, m3!.offset], [after.epoch, 1], 'the first new message keeps the new epoch')
+    const m3 = await firstStored(broker, [message(r, 'm3')])
+    t.same([m3.epoch, m3.offset], [after.epoch, 1], 'the first new message keeps the new epoch')
   })
 
   t.test('a batch across rooms is stored all or nothing', async (t) => {
@@ -380,12 +372,10 @@ function redisTests(redis: TestRedis): void {
 
     await redis.restart()
     await until('both nodes ready again', () => a.ready && b.ready)
-    const {
-      stored: [fresh],
-    } = await b.publish([message(r, 'after')])
-    t.not(fresh!.epoch, got[0]!.split(':')[0], 'an empty Redis: a new epoch')
+    const fresh = await firstStored(b, [message(r, 'after')])
+    t.not(fresh.epoch, got[0]!.split(':')[0], 'an empty Redis: a new epoch')
     await until('the message after the outage reaches node a', () => got.length === 2)
-    t.equal(got[1], `${fresh!.epoch}:1`, 're-subscribed: live again')
+    t.equal(got[1], `${fresh.epoch}:1`, 're-subscribed: live again')
   })
 
   t.test('unreachable at start: whenReady rejects with a clear message', async (t) => {

@@ -10,33 +10,24 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { StoredMessage } from '../../src/broker/broker.js'
 import { RedisBroker } from '../../src/broker/redis-broker.js'
-import type { Message } from '../../src/protocol/message.js'
+import { testMessage as message } from '../helpers/messages.js'
 import { requireRedis } from '../helpers/redis.js'
 import { startSentinelSet } from '../helpers/sentinel.js'
+import { until as waitUntil } from '../helpers/wait.js'
 
 const WAIT_MS = 20_000
 const NAME = 'relaymaster'
 
-const message = (roomId: string, cmd: string): Message => ({
-  room_id: roomId,
-  cmd,
-  data: null,
-  rights: null,
-  sender_user_id: null,
-  sender_uuid: null,
-})
-
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS
-  while (
-    !(await Promise.resolve()
-      .then(check)
-      .catch(() => false))
-  ) {
-    if (Date.now() > deadline) throw new Error(`not within ${WAIT_MS} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+/** `until`, within WAIT_MS, where a check that throws (no master yet) counts as not yet. */
+const until = (what: string, check: () => boolean | Promise<boolean>): Promise<void> =>
+  waitUntil(
+    what,
+    () =>
+      Promise.resolve()
+        .then(check)
+        .catch(() => false),
+    { timeoutMs: WAIT_MS, intervalMs: 50 },
+  )
 
 const binary = requireRedis(t)
 if (binary !== null) {

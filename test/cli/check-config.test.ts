@@ -3,24 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { checkConfig, type Io } from '../../src/cli/check-config.js'
+import { checkConfig } from '../../src/cli/check-config.js'
 import type { IdDirectory } from '../../src/privileges.js'
 import { TEST_KEY, testConfigFile } from '../helpers/config.js'
+import { collectIo } from '../helpers/fakes.js'
 import { projectRoot, requireBuild, runRelaySync } from '../helpers/process.js'
 import { requireOpenssl } from '../helpers/tools.js'
-
-/** An Io that collects lines; env is empty unless given, so the caller's env never leaks in. */
-function collect(env: NodeJS.ProcessEnv = {}): Io & { outLines: string[]; errLines: string[] } {
-  const outLines: string[] = []
-  const errLines: string[] = []
-  return {
-    outLines,
-    errLines,
-    env,
-    out: (line) => outLines.push(line),
-    err: (line) => errLines.push(line),
-  }
-}
 
 /** A host with the users and groups `tuleaprt` (990) and `root` (0), nothing else. */
 const HOST: IdDirectory = {
@@ -56,7 +44,7 @@ t.test('check-config', async (t) => {
   const plain = write({ tls: false })
 
   t.test('without --config: usage error, exit 2', async (t) => {
-    const io = collect()
+    const io = collectIo()
     t.equal(checkConfig(undefined, io), 2)
     t.same(io.outLines, [])
     t.same(io.errLines, [
@@ -65,20 +53,20 @@ t.test('check-config', async (t) => {
   })
 
   t.test('a good config: exit 0 and "ok"', async (t) => {
-    const io = collect()
+    const io = collectIo()
     t.equal(checkConfig(good, io), 0)
     t.same(io.errLines, [])
     t.same(io.outLines, [`check-config: ${good}: ok (wss on 127.0.0.1 port 8443)`])
   })
 
   t.test('tls: false on loopback is ok and says so', async (t) => {
-    const io = collect()
+    const io = collectIo()
     t.equal(checkConfig(plain, io), 0)
     t.match(io.outLines, [/: ok \(ws, behind a proxy on 127\.0\.0\.1 port 8443\)$/])
   })
 
   t.test('a short key: exit 1 with the reason', async (t) => {
-    const io = collect()
+    const io = collectIo()
     t.equal(checkConfig(badKey, io), 1)
     t.same(io.outLines, [])
     t.equal(io.errLines.length, 1)
@@ -87,25 +75,25 @@ t.test('check-config', async (t) => {
   })
 
   t.test('the placeholder key: exit 1 naming the key', async (t) => {
-    const io = collect()
+    const io = collectIo()
     t.equal(checkConfig(placeholder, io), 1)
     t.match(io.errLines, [/nodejs_server_jwt_private_key: still the placeholder/])
   })
 
   t.test('the env given in io is read', async (t) => {
-    const io = collect({ PRIVATE_KEY: TEST_KEY })
+    const io = collectIo({ PRIVATE_KEY: TEST_KEY })
     t.equal(checkConfig(placeholder, io), 0)
   })
 
   t.test('a certificate and a key that do not match: exit 1', async (t) => {
-    const io = collect()
+    const io = collectIo()
     t.equal(checkConfig(mismatch, io), 1)
     t.same(io.outLines, [])
     t.match(io.errLines, [/full_path_ssl_cert\/full_path_ssl_key: .* do not load as a TLS pair/])
   })
 
   t.test('a missing file: exit 1 naming it', async (t) => {
-    const io = collect()
+    const io = collectIo()
     const missing = join(dir, 'missing.json')
     t.equal(checkConfig(missing, io), 1)
     t.match(io.errLines, [`check-config: ${missing}: cannot read ${missing}`])
@@ -114,14 +102,14 @@ t.test('check-config', async (t) => {
   t.test('a JSON syntax error: its line and column, one line', async (t) => {
     const file = join(dir, 'syntax.json')
     writeFileSync(file, '{\n  "port": 8443,\n  "address": "127.0.0.1",\n}\n')
-    const io = collect({ PRIVATE_KEY: TEST_KEY })
+    const io = collectIo({ PRIVATE_KEY: TEST_KEY })
     t.equal(checkConfig(file, io, HOST), 1)
     t.equal(io.errLines.length, 1)
     t.match(io.errLines[0], `check-config: ${file}: ${file} is not valid JSON: line 4, column 1: `)
   })
 
   t.test('a port given as a string is refused, though convict would coerce it', async (t) => {
-    const io = collect()
+    const io = collectIo()
     const file = write({ port: '8443' })
     t.equal(checkConfig(file, io, HOST), 1)
     t.same(io.errLines, [
@@ -130,7 +118,7 @@ t.test('check-config', async (t) => {
   })
 
   t.test('several quoted values: one line each', async (t) => {
-    const io = collect()
+    const io = collectIo()
     const file = write({ port: '8443', tls: 'true' })
     t.equal(checkConfig(file, io, HOST), 1)
     t.equal(io.errLines.length, 2)
@@ -138,32 +126,32 @@ t.test('check-config', async (t) => {
   })
 
   t.test('process_uid/process_gid must name a user and group of this host', async (t) => {
-    const ok = collect()
+    const ok = collectIo()
     t.equal(checkConfig(write({ process_uid: 'tuleaprt', process_gid: 'tuleaprt' }), ok, HOST), 0)
     t.equal(
       checkConfig(write({ process_uid: 4242, process_gid: '4242' }), ok, HOST),
       0,
       'numbers are taken as they are',
     )
-    const noUser = collect()
+    const noUser = collectIo()
     const file = write({ process_uid: 'tuleaprtx', process_gid: 'tuleaprt' })
     t.equal(checkConfig(file, noUser, HOST), 1)
     t.same(noUser.errLines, [
       `check-config: ${file}: process_uid: no user "tuleaprtx" on this host (getent passwd tuleaprtx finds nothing); create it (the RPM makes "tuleaprt") or name an existing one`,
     ])
-    const noGroup = collect()
+    const noGroup = collectIo()
     t.equal(checkConfig(write({ process_uid: 'tuleaprt', process_gid: 'nogrp' }), noGroup, HOST), 1)
     t.match(noGroup.errLines, [/process_gid: no group "nogrp" on this host \(getent group nogrp/])
-    const root = collect()
+    const root = collectIo()
     t.equal(checkConfig(write({ process_uid: 'root', process_gid: 'tuleaprt' }), root, HOST), 1)
     t.match(root.errLines, [/process_uid: "root" is root \(id 0\)/])
   })
 
   t.test("this host's own users, through getent or /etc/passwd", async (t) => {
-    const io = collect()
+    const io = collectIo()
     t.equal(checkConfig(write({ process_uid: 'root', process_gid: 'root' }), io), 1)
     t.match(io.errLines, [/process_uid: "root" is root/])
-    const missing = collect()
+    const missing = collectIo()
     t.equal(
       checkConfig(
         write({ process_uid: 'no-such-user-42', process_gid: 'no-such-group-42' }),

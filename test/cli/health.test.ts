@@ -7,23 +7,11 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { health, healthUrl } from '../../src/cli/health.js'
-import type { Io } from '../../src/cli/command.js'
 import { buildApp } from '../../src/app.js'
 import { TEST_KEY, testConfig } from '../helpers/config.js'
+import { collectIo } from '../helpers/fakes.js'
 import { freePort } from '../helpers/ports.js'
 import { startRelay } from '../helpers/relay.js'
-
-function collect(env: NodeJS.ProcessEnv = {}): Io & { outLines: string[]; errLines: string[] } {
-  const outLines: string[] = []
-  const errLines: string[] = []
-  return {
-    outLines,
-    errLines,
-    env,
-    out: (line) => outLines.push(line),
-    err: (line) => errLines.push(line),
-  }
-}
 
 t.test('healthUrl: loopback, the port, https unless tls is false', async (t) => {
   t.equal(healthUrl(testConfig({ port: 8443 })).href, 'https://127.0.0.1:8443/health')
@@ -46,7 +34,7 @@ t.test('healthUrl: loopback, the port, https unless tls is false', async (t) => 
 
 t.test('over TLS, from the environment alone (self-signed certificate)', async (t) => {
   const relay = await startRelay(t)
-  const io = collect({
+  const io = collectIo({
     PRIVATE_KEY: TEST_KEY,
     TULEAP_REALTIME_PORT: String(relay.port),
     TULEAP_REALTIME_ADDRESS: '127.0.0.1',
@@ -60,14 +48,14 @@ t.test('plain HTTP behind a proxy, with --url', async (t) => {
   await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => app.close())
   const port = (app.server.address() as AddressInfo).port
-  const io = collect()
+  const io = collectIo()
   t.equal(await health.run([`--url=http://127.0.0.1:${port}`], io), 0)
   t.same(io.errLines, [])
 })
 
 t.test('nothing listening: exit 1, one line', async (t) => {
   const port = await freePort()
-  const io = collect()
+  const io = collectIo()
   t.equal(await health.run([`--url=http://127.0.0.1:${port}`, '--timeout=2s'], io), 1)
   t.match(io.errLines, [new RegExp(`^health: http://127.0.0.1:${port}/health: .*ECONNREFUSED`)])
 })
@@ -80,7 +68,7 @@ t.test('not 200: exit 1, the status', async (t) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   const port = (server.address() as AddressInfo).port
-  const io = collect()
+  const io = collectIo()
   t.equal(await health.run([`--url=http://127.0.0.1:${port}/anything`], io), 1)
   t.same(io.errLines, [`health: http://127.0.0.1:${port}/health answered 503`])
 })

@@ -6,11 +6,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { devCert, devDir, freePort, httpsGet, startRelay } from './dev-relay.js'
+import { dropToNobody } from '../helpers/config.js'
 import { moduleRecorder } from '../helpers/module-recorder.js'
 import { requireBuild } from '../helpers/process.js'
 import { requireOpenssl } from '../helpers/tools.js'
-
-const NOBODY = 65534
 
 t.test('the demo is served in development mode and never with --config', async (t) => {
   if (!requireBuild(t)) return
@@ -53,7 +52,7 @@ t.test('the demo is served in development mode and never with --config', async (
       full_path_ssl_key: join(dir, 'dev-key.pem'),
       address: '127.0.0.1',
       port,
-      ...(process.getuid?.() === 0 ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+      ...dropToNobody,
     }),
   )
   const modules = moduleRecorder(dir)

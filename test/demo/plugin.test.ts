@@ -151,14 +151,14 @@ t.test('moves go to POST /message over HTTPS; rights and sender exclusion apply'
   const alice1 = await demo.viewer('alice', 'alice-1')
   const alice2 = await demo.viewer('alice', 'alice-2')
   const carol = await demo.viewer('carol', 'carol-1')
+  /** A move on the demo, which must be answered 200. */
+  const moveOk = async (login: string, body: unknown, uuid?: string) => {
+    const answer = await move(demo, login, body, uuid)
+    t.equal(answer.status, 200, answer.text)
+    return answer
+  }
 
-  const m1 = await move(
-    demo,
-    'alice',
-    { artifact_id: 1201, in_column: 201, before: null },
-    'alice-1',
-  )
-  t.equal(m1.status, 200, m1.text)
+  const m1 = await moveOk('alice', { artifact_id: 1201, in_column: 201, before: null }, 'alice-1')
   const data1 = {
     artifact_id: 1201,
     in_column: 201,
@@ -167,26 +167,9 @@ t.test('moves go to POST /message over HTTPS; rights and sender exclusion apply'
   }
   t.same(m1.json, { move: data1, relay_status: 200 })
   // bob, without X-Client-UUID, moves the restricted card before 1202.
-  const m2 = await move(demo, 'bob', {
-    artifact_id: RESTRICTED_CARD_ID,
-    in_column: 202,
-    before: 1205,
-  })
-  t.equal(m2.status, 200, m2.text)
-  const m3 = await move(
-    demo,
-    'carol',
-    { artifact_id: 1204, in_column: 'archive', before: 1207 },
-    'carol-1',
-  )
-  t.equal(m3.status, 200, m3.text)
-  const m4 = await move(
-    demo,
-    'alice',
-    { artifact_id: 1206, in_column: 202, before: null },
-    'alice-9',
-  )
-  t.equal(m4.status, 200, m4.text)
+  await moveOk('bob', { artifact_id: RESTRICTED_CARD_ID, in_column: 202, before: 1205 })
+  await moveOk('carol', { artifact_id: 1204, in_column: 'archive', before: 1207 }, 'carol-1')
+  await moveOk('alice', { artifact_id: 1206, in_column: 202, before: null }, 'alice-9')
 
   t.same(
     demo.publishes,

@@ -7,6 +7,14 @@ import { testCert } from './certs.js'
 /** A valid 64-byte-plus key for tests (the relay uses it as raw UTF-8 bytes). */
 export const TEST_KEY = 'test-key-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'
 
+/** nobody: whom a relay process becomes when the tests run as root. */
+export const NOBODY = 65534
+export const isRoot = process.getuid?.() === 0
+/** Config values that make a relay process drop to nobody when the tests run as root. */
+export const dropToNobody: { process_uid?: number; process_gid?: number } = isRoot
+  ? { process_uid: NOBODY, process_gid: NOBODY }
+  : {}
+
 /** A config for tests: loopback, port 0, silent logs, test key; `values` override. */
 export function testConfig(values: Record<string, unknown> = {}): Config {
   return loadConfig({

@@ -1,7 +1,8 @@
-/** Fakes of the relay's small interfaces, for unit tests of the hub and the connections. */
+/** Fakes of the relay's small interfaces, for unit tests of the hub, the connections and the CLI. */
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import type { HistoryResult, RoomPosition, StoredMessage } from '../../src/broker/broker.js'
+import type { Io } from '../../src/cli/command.js'
 import type { Member } from '../../src/hub/member.js'
 import { Subscription, type SubscriptionFeed } from '../../src/hub/subscription.js'
 import type { Socket } from '../../src/ws/connection.js'
@@ -12,6 +13,21 @@ export type { Frame } from './relay.js'
 
 /** A logger that writes nothing, typed as fastify's. */
 export const silentLog = pino({ level: 'silent' }) as unknown as FastifyBaseLogger
+
+/** A command's Io that collects lines; env is empty unless given, so this process's never leaks in. */
+export function collectIo(
+  env: NodeJS.ProcessEnv = {},
+): Io & { outLines: string[]; errLines: string[] } {
+  const outLines: string[] = []
+  const errLines: string[] = []
+  return {
+    outLines,
+    errLines,
+    env,
+    out: (line) => outLines.push(line),
+    err: (line) => errLines.push(line),
+  }
+}
 
 /** A hub member that records what it is sent, and counts its overflows and failures. */
 export class FakeMember implements Member {

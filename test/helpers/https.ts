@@ -1,5 +1,6 @@
-/** HTTPS requests to a relay on loopback, trusting only the given CA. */
+/** HTTPS requests to a relay on loopback, trusting only the given CA; its served certificate. */
 import { request } from 'node:https'
+import { connect as tlsConnect } from 'node:tls'
 import { WAIT_MS } from './process.js'
 
 /** An HTTP answer: `body` is the parsed JSON, `{}` when the text is not JSON. */
@@ -55,3 +56,15 @@ export function httpsRequest(
 /** GET `path` on 127.0.0.1:`port`, trusting only `ca`. */
 export const httpsGet = (port: number, path: string, ca: Buffer): Promise<HttpAnswer> =>
   httpsRequest(port, 'GET', path, { ca })
+
+/** The SHA-256 fingerprint of the certificate a fresh TLS handshake gets on `port`. */
+export function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.setTimeout(WAIT_MS, () => socket.destroy(new Error('TLS handshake timed out')))
+    socket.on('error', reject)
+  })
+}

@@ -1,5 +1,5 @@
 /** Message factories: what a publish token carries, and what a broker stores. */
-import type { StoredMessage } from '../../src/broker/broker.js'
+import type { Broker, StoredMessage } from '../../src/broker/broker.js'
 import type { Message } from '../../src/protocol/message.js'
 
 /** A parsed publish message for room `roomId`: no data, no rights, no sender; `extra` overrides. */
@@ -28,3 +28,13 @@ export const storedMessage = (
   published_at: 0,
   ...extra,
 })
+
+/** Publish `messages` on `broker`; the first one it stored (it must store one). */
+export async function firstStored(
+  broker: Pick<Broker, 'publish'>,
+  messages: readonly Message[],
+): Promise<StoredMessage> {
+  const [stored] = (await broker.publish(messages)).stored
+  if (stored === undefined) throw new Error(`nothing stored of ${JSON.stringify(messages)}`)
+  return stored
+}

@@ -40,8 +40,11 @@ export interface Spawned {
   output(): string
   stdout(): string
   stderr(): string
-  /** The first stdout line matching `match`, within WAIT_MS; rejects if the process exits. */
-  waitForLine(match: (line: LogLine) => boolean, what: string): Promise<LogLine>
+  /**
+   * The first stdout line matching `match` (from line `from` on), within WAIT_MS; rejects
+   * if the process exits.
+   */
+  waitForLine(match: (line: LogLine) => boolean, what: string, from?: number): Promise<LogLine>
   /** Resolves once stdout or stderr holds `text`, within WAIT_MS; rejects if it exits. */
   waitFor(text: string): Promise<void>
   /** The exit, within `timeoutMs`. */
@@ -165,7 +168,7 @@ export function spawnProcess(
     output: () => output,
     stdout: () => stdout,
     stderr: () => stderr,
-    waitForLine: (match, what) => waitUntil(() => lines.find(match), what),
+    waitForLine: (match, what, from = 0) => waitUntil(() => lines.slice(from).find(match), what),
     waitFor: async (text) => {
       await waitUntil(() => (output.includes(text) ? true : undefined), JSON.stringify(text))
     },

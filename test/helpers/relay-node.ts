@@ -6,15 +6,13 @@ import type { ChildProcess } from 'node:child_process'
 import { dirname } from 'node:path'
 import { WebSocket } from 'ws'
 import { testCert } from './certs.js'
-import { testConfigFile } from './config.js'
+import { dropToNobody, testConfigFile } from './config.js'
 import { httpsRequest, type HttpAnswer } from './https.js'
-import { startRelayProcess, type Spawned } from './process.js'
+import { startRelayProcess, WAIT_MS, type Spawned } from './process.js'
 import { helloOf, TestClient } from './relay.js'
 import type { Teardown } from './relay.js'
 import { publishToken } from './tokens.js'
-
-const NOBODY = 65534
-const isRoot = process.getuid?.() === 0
+import { until } from './wait.js'
 
 /** A running relay node. */
 export interface RelayNode {
@@ -25,6 +23,8 @@ export interface RelayNode {
   /** POST a publish token made of `claims`. */
   publish(claims: Record<string, unknown>): Promise<HttpAnswer>
   health(): Promise<HttpAnswer>
+  /** SIGKILL, and wait for the exit. */
+  kill(): Promise<void>
   /** Everything it wrote so far (JSON log lines, stderr). */
   output(): string
   /** The first log line matching `match`, within WAIT_MS. */
@@ -57,7 +57,7 @@ export function redisNodeConfig(
     tls: true,
     port: 0,
     log_level: 'info',
-    ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+    ...dropToNobody,
     broker: { type: 'redis', ...broker },
     ...more,
   })
@@ -86,7 +86,18 @@ export async function startRelayNode(
     },
     publish: (claims) => nodeRequest(node.port, 'POST', '/message', publishToken(claims)),
     health: () => nodeRequest(node.port, 'GET', '/health'),
+    async kill() {
+      await node.kill()
+    },
     output: () => node.output(),
     waitForLine: (match, what) => node.waitForLine(match, what),
   }
 }
+
+/** Resolves once every one of `nodes` answers /health with 200 (polled, within WAIT_MS). */
+export const allReady = (nodes: readonly RelayNode[], what = 'every node ready'): Promise<void> =>
+  until(
+    what,
+    async () => (await Promise.all(nodes.map((n) => n.health()))).every((h) => h.status === 200),
+    { timeoutMs: WAIT_MS, intervalMs: 50 },
+  )

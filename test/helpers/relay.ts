@@ -80,6 +80,14 @@ export class TestClient {
     return this.frames.shift()!
   }
 
+  /** The next frame whose type is not `type` (those are dropped), each within `timeoutMs`. */
+  async nextExcept(type: string, timeoutMs = 3000): Promise<Frame> {
+    for (;;) {
+      const frame = await this.next(timeoutMs)
+      if (frame.type !== type) return frame
+    }
+  }
+
   /** Resolves true if no frame arrives within `ms`. */
   async silentFor(ms: number): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, ms))
@@ -96,6 +104,23 @@ export class TestClient {
   close(): void {
     this.ws.close()
   }
+}
+
+/**
+ * A `since` for a resuming subscribe (docs/protocol.md §6): `offset` in the epoch that
+ * `frame` (a `subscribed` or `message` frame) names.
+ */
+export const positionIn = (frame: Frame, offset: number): { epoch: unknown; offset: number } => ({
+  epoch: frame.epoch,
+  offset,
+})
+
+/** A fresh page on `relay` that subscribes with `frame` (often a `since`): the answer. */
+export async function subscribeNew(
+  relay: { connect(): Promise<TestClient> },
+  frame: Record<string, unknown>,
+): Promise<Frame> {
+  return (await relay.connect()).subscribe(frame)
 }
 
 /** `client` once open and greeted: fails on anything but a `hello` first. */

@@ -24,17 +24,30 @@ export interface SentinelSet {
   masterPort(): Promise<number | null>
 }
 
-/** Start the set-up for `t` with redis-server `binary`; the master is named `name`. */
-export async function startSentinelSet(
+/** A Redis client to 127.0.0.1:`port` that fails fast and never reports errors. */
+const quietClient = (port: number): Redis => {
+  const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true })
+  c.on('error', () => undefined)
+  return c
+}
+
+/** `until` for a set-up step: a check that throws counts as not yet. */
+const settled = (what: string, check: () => Promise<boolean>): Promise<void> =>
+  until(what, () => check().catch(() => false), { timeoutMs: WAIT_MS, intervalMs: 50 })
+
+/**
+ * A master and a replica (`--replicaof`), no persistence, in `dir` on free loopback ports;
+ * resolves once the replica is in sync.
+ */
+export async function startMasterReplica(
   t: RedisTest,
   binary: string,
-  name = 'relaymaster',
-): Promise<SentinelSet> {
-  const dir = testDir(t)
-  const [mPort, rPort, ...sPorts] = await Promise.all(Array.from({ length: 5 }, () => freePort()))
+  dir: string = testDir(t),
+): Promise<{ readonly master: RedisProcess; readonly replica: RedisProcess }> {
+  const [mPort, rPort] = [await freePort(), await freePort()]
   const plain = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-  const master = await spawnRedis(t, binary, dir, mPort!, ['--port', String(mPort), ...plain])
-  const replica = await spawnRedis(t, binary, dir, rPort!, [
+  const master = await spawnRedis(t, binary, dir, mPort, ['--port', String(mPort), ...plain])
+  const replica = await spawnRedis(t, binary, dir, rPort, [
     '--port',
     String(rPort),
     ...plain,
@@ -42,23 +55,24 @@ export async function startSentinelSet(
     '127.0.0.1',
     String(mPort),
   ])
-  const clients: Redis[] = []
-  const client = (port: number): Redis => {
-    const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true })
-    c.on('error', () => undefined)
-    clients.push(c)
-    return c
-  }
-  t.teardown(() => {
-    for (const c of clients) c.disconnect()
-  })
-  const wait = (what: string, check: () => Promise<boolean>) =>
-    until(what, () => check().catch(() => false), { timeoutMs: WAIT_MS, intervalMs: 50 })
-  const inReplica = client(rPort!)
-  await wait('the replica is in sync', async () =>
+  const inReplica = quietClient(rPort)
+  t.teardown(() => inReplica.disconnect())
+  await settled('the replica is in sync', async () =>
     /master_link_status:up/.test(await inReplica.info('replication')),
   )
   inReplica.disconnect()
+  return { master, replica }
+}
+
+/** Start the set-up for `t` with redis-server `binary`; the master is named `name`. */
+export async function startSentinelSet(
+  t: RedisTest,
+  binary: string,
+  name = 'relaymaster',
+): Promise<SentinelSet> {
+  const dir = testDir(t)
+  const { master, replica } = await startMasterReplica(t, binary, dir)
+  const sPorts = await Promise.all(Array.from({ length: 3 }, () => freePort()))
   for (const port of sPorts) {
     const conf = join(dir, `sentinel-${port}.conf`)
     writeFileSync(
@@ -67,7 +81,7 @@ export async function startSentinelSet(
         `port ${port}`,
         'bind 127.0.0.1',
         `dir ${dir}`,
-        `sentinel monitor ${name} 127.0.0.1 ${mPort} 2`,
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 2`,
         `sentinel down-after-milliseconds ${name} 500`,
         `sentinel failover-timeout ${name} 2000`,
         `sentinel parallel-syncs ${name} 1`,
@@ -76,8 +90,9 @@ export async function startSentinelSet(
     )
     await spawnRedis(t, binary, dir, port, [conf, '--sentinel'])
   }
-  const sentinel = client(sPorts[0]!)
-  await wait('the sentinels know each other and the replica', async () => {
+  const sentinel = quietClient(sPorts[0]!)
+  t.teardown(() => sentinel.disconnect())
+  await settled('the sentinels know each other and the replica', async () => {
     const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', name)) as unknown[]
     const others = (await sentinel.call('SENTINEL', 'SENTINELS', name)) as unknown[]
     return replicas.length === 1 && others.length === 2

@@ -4,95 +4,31 @@
  * rights; a client moving between nodes resumes with `since`; Redis killed and restarted;
  * a node killed. Every wait is bounded. Needs `npm run build` (npm test runs it).
  */
-import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { dirname } from 'node:path'
 import t, { type Test } from 'tap'
-import { WebSocket } from 'ws'
-import { testCert } from '../helpers/certs.js'
-import { testConfigFile } from '../helpers/config.js'
-import { httpsRequest } from '../helpers/https.js'
-import { requireBuild, spawnRelay, startRelayProcess, WAIT_MS } from '../helpers/process.js'
+import { dropToNobody, testConfigFile } from '../helpers/config.js'
+import { requireBuild, spawnRelay, WAIT_MS } from '../helpers/process.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { helloOf, TestClient, type Frame } from '../helpers/relay.js'
-import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
+import { positionIn, subscribeNew } from '../helpers/relay.js'
+import { allReady, startRelayNode, type RelayNode } from '../helpers/relay-node.js'
+import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
 import { until as waitUntil } from '../helpers/wait.js'
-
-const NOBODY = 65534
-const isRoot = process.getuid?.() === 0
-
-/** A relay process on one Redis, killed at teardown if still running. */
-interface Node {
-  readonly port: number
-  readonly child: ChildProcess
-  /** Open a WebSocket and wait for its hello. */
-  connect(): Promise<TestClient>
-  /** POST a publish token made of `claims`. */
-  publish(
-    claims: Record<string, unknown>,
-  ): Promise<{ status: number; body: Record<string, unknown> }>
-  health(): Promise<{ status: number; body: Record<string, unknown> }>
-  /** SIGKILL, and wait for the exit. */
-  kill(): Promise<void>
-  /** Everything it wrote so far (JSON log lines, stderr). */
-  output(): string
-}
-
-/** One HTTPS request to a node, trusting only the test certificate. */
-const request = (port: number, method: string, path: string, body?: string) =>
-  httpsRequest(port, method, path, {
-    ca: testCert().cert,
-    body,
-    headers: body === undefined ? {} : { 'content-type': 'application/jwt' },
-  })
 
 const until = (what: string, check: () => Promise<boolean>): Promise<void> =>
   waitUntil(what, check, { timeoutMs: WAIT_MS, intervalMs: 50 })
 
-/** Everything a scenario needs: Redis, a fresh key prefix, and a way to start nodes. */
-async function setup(t: Test, redis: TestRedis) {
+/** A relay node on `redis` under `keyPrefix` (a scenario's own), with `broker` merged. */
+const startNode = (
+  t: Test,
+  redis: TestRedis,
+  keyPrefix = `multi-${randomUUID()}:`,
+  broker: Record<string, unknown> = {},
+): Promise<RelayNode> => startRelayNode(t, { url: redis.url, key_prefix: keyPrefix, ...broker })
+
+/** Two nodes on `redis` sharing a fresh key prefix. */
+function twoNodes(t: Test, redis: TestRedis): Promise<[RelayNode, RelayNode]> {
   const keyPrefix = `multi-${randomUUID()}:`
-
-  async function startNode(broker: Record<string, unknown> = {}): Promise<Node> {
-    const file = testConfigFile(t, {
-      tls: true,
-      port: 0,
-      log_level: 'info',
-      ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
-      broker: { type: 'redis', url: redis.url, key_prefix: keyPrefix, ...broker },
-    })
-    const node = await startRelayProcess(t, [`--config=${file}`], { cwd: dirname(file) })
-    const clients: TestClient[] = []
-    t.teardown(() => {
-      for (const c of clients) c.ws.terminate()
-    })
-    return {
-      port: node.port,
-      child: node.child,
-      async connect() {
-        const client = new TestClient(
-          new WebSocket(`wss://127.0.0.1:${node.port}/ws`, { ca: testCert().cert }),
-        )
-        clients.push(client)
-        return helloOf(client)
-      },
-      publish: (claims) => request(node.port, 'POST', '/message', publishToken(claims)),
-      health: () => request(node.port, 'GET', '/health'),
-      async kill() {
-        await node.kill()
-      },
-      output: () => node.output(),
-    }
-  }
-  return { startNode }
-}
-
-/** The next frame that is not a presence frame. */
-async function nextNotPresence(client: TestClient): Promise<Frame> {
-  for (;;) {
-    const frame = await client.next(WAIT_MS)
-    if (frame.type !== 'presence') return frame
-  }
+  return Promise.all([startNode(t, redis, keyPrefix), startNode(t, redis, keyPrefix)])
 }
 
 // The file's own bound (tap's default is package.json's 180 s): six scenarios each start
@@ -103,12 +39,9 @@ const redis = await startRedis(t)
 if (redis && requireBuild(t)) {
   const ROOM = '42'
   const viewer = (userId: number, groups: string[]) => subscriberToken(userId, groups)
-  /** `since` just after the room's first message, in the epoch `frame` names. */
-  const afterM1 = (frame: Frame) => ({ epoch: frame.epoch, offset: 1 })
 
   t.test('a publish on node A reaches node B’s subscribers by their rights', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const onA = await a.connect()
     const allowed = await b.connect()
     const refused = await b.connect()
@@ -143,7 +76,11 @@ if (redis && requireBuild(t)) {
     })
     t.match(published, { status: 200, body: { accepted: [{ room_id: ROOM, offset: 1 }] } })
     const expected = { type: 'message', room_id: ROOM, offset: 1, cmd: 'kanban_item:move' }
-    t.match(await nextNotPresence(allowed), { ...expected, data: { id: 7 } }, 'node B delivers')
+    t.match(
+      await allowed.nextExcept('presence', WAIT_MS),
+      { ...expected, data: { id: 7 } },
+      'node B delivers',
+    )
     t.match(await onA.next(WAIT_MS), expected, 'node A too')
     t.ok(await refused.silentFor(300), 'not to a subscriber whose rights do not allow it')
 
@@ -152,8 +89,7 @@ if (redis && requireBuild(t)) {
   })
 
   t.test('a client moved from node A to node B resumes with since, without loss', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const token = viewer(5, ['@site_active'])
     const first = await a.connect()
     const sub = await first.subscribe({ room_id: ROOM, token, uuid: 'mover' })
@@ -170,12 +106,15 @@ if (redis && requireBuild(t)) {
     })
 
     const moved = await b.connect()
-    t.match(await moved.subscribe({ room_id: ROOM, token, uuid: 'mover', since: afterM1(m1) }), {
-      type: 'subscribed',
-      epoch: m1.epoch,
-      offset: 3,
-      recovered: true,
-    })
+    t.match(
+      await moved.subscribe({ room_id: ROOM, token, uuid: 'mover', since: positionIn(m1, 1) }),
+      {
+        type: 'subscribed',
+        epoch: m1.epoch,
+        offset: 3,
+        recovered: true,
+      },
+    )
     t.match(await moved.next(WAIT_MS), { type: 'message', offset: 2, cmd: 'm2' })
     t.match(await moved.next(WAIT_MS), { type: 'message', offset: 3, cmd: 'm3' })
     await a.publish({ message: { room_id: ROOM, cmd: 'm4' } })
@@ -183,8 +122,7 @@ if (redis && requireBuild(t)) {
   })
 
   t.test('Redis killed and restarted: 503 and not ready meanwhile, clients kept', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const token = viewer(6, ['@site_active'])
     const onA = await a.connect()
     const onB = await b.connect()
@@ -213,10 +151,7 @@ if (redis && requireBuild(t)) {
     t.same(await onB.next(WAIT_MS), { type: 'pong' }, 'node B too')
 
     await redis.restart()
-    await until('both nodes ready again', async () => {
-      const [ha, hb] = await Promise.all([a.health(), b.health()])
-      return ha.status === 200 && hb.status === 200
-    })
+    await allReady([a, b], 'both nodes ready again')
     // This Redis keeps nothing on disk: it came back empty, so each room's history starts
     // afresh with a new epoch. docs/protocol.md §6: the clients are told (resync), not fooled.
     const after = await b.publish({ message: { room_id: ROOM, cmd: 'after' } })
@@ -244,17 +179,20 @@ if (redis && requireBuild(t)) {
       t.notMatch(node.output(), /unhandled rejection|uncaught exception/, 'nothing crashed')
       t.equal(node.child.exitCode, null, 'still running')
     }
-    const late = await a.connect()
     t.match(
-      await late.subscribe({ room_id: ROOM, token, uuid: 'late', since: afterM1(subscribed) }),
+      await subscribeNew(a, {
+        room_id: ROOM,
+        token,
+        uuid: 'late',
+        since: positionIn(subscribed, 1),
+      }),
       { type: 'subscribed', epoch: accepted.epoch, offset: 2, recovered: false },
       'a client resuming from before the loss is told it was not recovered',
     )
   })
 
   t.test('Redis back from an older snapshot: fenced, no (epoch, offset) reused', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const token = viewer(9, ['@site_active'])
     const onB = await b.connect()
     const subscribed = await onB.subscribe({ room_id: ROOM, token, uuid: 'b' })
@@ -276,10 +214,7 @@ if (redis && requireBuild(t)) {
 
     await redis.kill()
     await redis.restart()
-    await until('both nodes ready again', async () => {
-      const [ha, hb] = await Promise.all([a.health(), b.health()])
-      return ha.status === 200 && hb.status === 200
-    })
+    await allReady([a, b], 'both nodes ready again')
     const after = [await publish(7), await publish(8), await publish(9)]
     const epoch = after[0]!.epoch
     t.not(epoch, subscribed.epoch, 'a new epoch')
@@ -292,13 +227,12 @@ if (redis && requireBuild(t)) {
       t.match(await onB.next(WAIT_MS), { type: 'message', cmd: `m${n}`, epoch, offset: n - 6 })
     }
     t.ok(await onB.silentFor(300), 'nothing else')
-    const page = await a.connect()
     t.match(
-      await page.subscribe({
+      await subscribeNew(a, {
         room_id: ROOM,
         token,
         uuid: 'page',
-        since: { epoch: subscribed.epoch, offset: 6 },
+        since: positionIn(subscribed, 6),
       }),
       { type: 'subscribed', epoch, offset: 3, recovered: false },
       'a resume from the lost state is not recovered',
@@ -309,8 +243,7 @@ if (redis && requireBuild(t)) {
   })
 
   t.test('a node killed with SIGKILL: its clients resume on the other node', async (t) => {
-    const { startNode } = await setup(t, redis)
-    const [a, b] = await Promise.all([startNode(), startNode()])
+    const [a, b] = await twoNodes(t, redis)
     const token = viewer(8, ['@site_active'])
     const onA = await a.connect()
     await onA.subscribe({ room_id: ROOM, token, uuid: 'survivor' })
@@ -328,7 +261,7 @@ if (redis && requireBuild(t)) {
 
     const resumed = await b.connect()
     t.match(
-      await resumed.subscribe({ room_id: ROOM, token, uuid: 'survivor', since: afterM1(m1) }),
+      await resumed.subscribe({ room_id: ROOM, token, uuid: 'survivor', since: positionIn(m1, 1) }),
       { type: 'subscribed', recovered: true, offset: 2 },
     )
     t.match(await resumed.next(WAIT_MS), { type: 'message', offset: 2, cmd: 'm2' })
@@ -338,7 +271,7 @@ if (redis && requireBuild(t)) {
   t.test('Redis unreachable at start: a clear error and exit 1', async (t) => {
     const file = testConfigFile(t, {
       port: 0,
-      ...(isRoot ? { process_uid: NOBODY, process_gid: NOBODY } : {}),
+      ...dropToNobody,
       broker: {
         type: 'redis',
         url: `redis://:hunter2@127.0.0.1:${redis.port}`,
@@ -360,17 +293,19 @@ if (redis && requireBuild(t)) {
   })
 
   t.test('broker.wait_for_redis: starts without Redis, ready once it answers', async (t) => {
-    const { startNode } = await setup(t, redis)
     await redis.kill()
     t.teardown(() => (redis.running ? undefined : redis.restart()))
-    const node = await startNode({ wait_for_redis: true, connect_timeout_ms: 500 })
+    const node = await startNode(t, redis, undefined, {
+      wait_for_redis: true,
+      connect_timeout_ms: 500,
+    })
     t.match(await node.health(), { status: 503, body: { ready: false, live: true } })
     t.match(await node.publish({ message: { room_id: '1', cmd: 'early' } }), {
       status: 503,
       body: { error: 'RELAY_ERR_BROKER_UNAVAILABLE' },
     })
     await redis.restart()
-    await until('ready once Redis answers', async () => (await node.health()).status === 200)
+    await allReady([node], 'ready once Redis answers')
     t.match(await node.publish({ message: { room_id: '1', cmd: 'late' } }), {
       status: 200,
       body: { accepted: [{ room_id: '1', offset: 1 }] },

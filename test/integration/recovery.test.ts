@@ -5,7 +5,7 @@
 import t from 'tap'
 import type { Broker, HistoryResult, RoomPosition } from '../../src/broker/broker.js'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
-import { startRelay, type Frame } from '../helpers/relay.js'
+import { positionIn, startRelay, type Frame } from '../helpers/relay.js'
 import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
 
 const ROOM = '42'
@@ -34,7 +34,7 @@ t.test(
       room_id: ROOM,
       token,
       uuid: 'tab',
-      since: { epoch: sub.epoch, offset: seen.offset },
+      since: positionIn(sub, seen.offset as number),
     })
     t.match(answer, { type: 'subscribed', epoch: sub.epoch, offset: 5, recovered: true })
     t.match(await again.next(), { type: 'message', cmd: 'two', offset: 2 })
@@ -55,19 +55,11 @@ t.test('since no longer covered: recovered false', async (t) => {
   client.close()
   for (let i = 0; i < 4; i++) await relay.publish({ message: { room_id: ROOM, cmd: `m${i}` } })
   const again = await relay.connect()
-  t.match(
-    await again.subscribe({
-      room_id: ROOM,
-      token,
-      uuid: 'tab',
-      since: { epoch: sub.epoch, offset: 0 },
-    }),
-    {
-      type: 'subscribed',
-      offset: 4,
-      recovered: false,
-    },
-  )
+  t.match(await again.subscribe({ room_id: ROOM, token, uuid: 'tab', since: positionIn(sub, 0) }), {
+    type: 'subscribed',
+    offset: 4,
+    recovered: false,
+  })
   t.ok(await again.silentFor(100), 'nothing partial is replayed')
   const cases: [string, { epoch: unknown; offset: number }, boolean, string][] = [
     [
@@ -131,7 +123,7 @@ t.test('messages published during a replay are neither lost nor duplicated', asy
     room_id: ROOM,
     token,
     uuid: 'tab',
-    since: { epoch: sub.epoch, offset: 1 },
+    since: positionIn(sub, 1),
   })
   await waiting
   // History was read up to offset 3; these arrive live while the replay is held.

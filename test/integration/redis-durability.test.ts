@@ -6,14 +6,12 @@
  * "Durability"). Needs `npm run build` (npm test runs it).
  */
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
 import t from 'tap'
-import { freePort } from '../helpers/ports.js'
 import { requireBuild, WAIT_MS } from '../helpers/process.js'
-import { requireRedis, spawnRedis, testDir } from '../helpers/redis.js'
+import { requireRedis } from '../helpers/redis.js'
 import { startRelayNode } from '../helpers/relay-node.js'
+import { startMasterReplica } from '../helpers/sentinel.js'
 import { subscriberToken } from '../helpers/tokens.js'
-import { until } from '../helpers/wait.js'
 
 /** The relay's WAIT is bounded by its command timeout (5 s); a 503 must come before. */
 const PROMPT_MS = 5500
@@ -23,30 +21,10 @@ t.setTimeout(120_000)
 const binary = requireRedis(t)
 if (binary !== null && requireBuild(t)) {
   t.test('min_replicas_ack 1: 200 with the replica, 503 without, retries idempotent', async (t) => {
-    const dir = testDir(t)
-    const [mPort, rPort] = [await freePort(), await freePort()]
-    const plain = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-    await spawnRedis(t, binary, dir, mPort, ['--port', String(mPort), ...plain])
-    const replica = await spawnRedis(t, binary, dir, rPort, [
-      '--port',
-      String(rPort),
-      ...plain,
-      '--replicaof',
-      '127.0.0.1',
-      String(mPort),
-    ])
-    const inspect = new Redis({ port: rPort, host: '127.0.0.1', maxRetriesPerRequest: 0 })
-    inspect.on('error', () => undefined)
-    t.teardown(() => inspect.disconnect())
-    await until(
-      'the replica is in sync',
-      async () => /master_link_status:up/.test(await inspect.info('replication')),
-      { timeoutMs: WAIT_MS, intervalMs: 50 },
-    )
-    inspect.disconnect()
+    const { master, replica } = await startMasterReplica(t, binary)
 
     const node = await startRelayNode(t, {
-      url: `redis://127.0.0.1:${mPort}`,
+      url: `redis://127.0.0.1:${master.port}`,
       key_prefix: `durability-${randomUUID()}:`,
       min_replicas_ack: 1,
     })

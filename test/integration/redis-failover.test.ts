@@ -13,8 +13,8 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { requireBuild, WAIT_MS } from '../helpers/process.js'
 import { requireRedis } from '../helpers/redis.js'
-import type { Frame, TestClient } from '../helpers/relay.js'
-import { startRelayNode, type RelayNode } from '../helpers/relay-node.js'
+import { positionIn, subscribeNew } from '../helpers/relay.js'
+import { allReady, startRelayNode, type RelayNode } from '../helpers/relay-node.js'
 import { startSentinelSet } from '../helpers/sentinel.js'
 import { subscriberToken } from '../helpers/tokens.js'
 import { sleep, until } from '../helpers/wait.js'
@@ -23,14 +23,6 @@ import { sleep, until } from '../helpers/wait.js'
 const PROMPT_MS = 5500
 
 t.setTimeout(180_000)
-
-/** The next frame that is not a presence frame. */
-async function nextNotPresence(client: TestClient): Promise<Frame> {
-  for (;;) {
-    const frame = await client.next(WAIT_MS)
-    if (frame.type !== 'presence') return frame
-  }
-}
 
 const binary = requireRedis(t)
 if (binary !== null && requireBuild(t)) {
@@ -91,12 +83,16 @@ if (binary !== null && requireBuild(t)) {
 
     for (let n = 1; n <= 3; n++) {
       t.match(await publish(`m${n}`), { status: 200, at: { epoch: oldEpoch, offset: n } })
-      t.match(await nextNotPresence(viewer), { cmd: `m${n}`, offset: n })
+      t.match(await viewer.nextExcept('presence', WAIT_MS), { cmd: `m${n}`, offset: n })
     }
     set.replica.signal('SIGSTOP')
     for (let n = 4; n <= 6; n++) {
       t.match(await publish(`m${n}`), { status: 200, at: { epoch: oldEpoch, offset: n } })
-      t.match(await nextNotPresence(viewer), { cmd: `m${n}`, offset: n }, 'delivered live')
+      t.match(
+        await viewer.nextExcept('presence', WAIT_MS),
+        { cmd: `m${n}`, offset: n },
+        'delivered live',
+      )
     }
 
     // /health of both nodes, polled from the kill until publishing is back.
@@ -166,12 +162,12 @@ if (binary !== null && requireBuild(t)) {
       'the new epoch from offset 1',
     )
     t.same(
-      await nextNotPresence(viewer),
+      await viewer.nextExcept('presence', WAIT_MS),
       { type: 'resync', room_id: room, epoch, offset: 0 },
       'the subscriber is told (resync)',
     )
     for (let n = 7; n <= 9; n++) {
-      t.match(await nextNotPresence(viewer), {
+      t.match(await viewer.nextExcept('presence', WAIT_MS), {
         type: 'message',
         cmd: `m${n}`,
         epoch,
@@ -182,21 +178,17 @@ if (binary !== null && requireBuild(t)) {
     viewer.send({ type: 'ping' })
     t.same(await viewer.next(WAIT_MS), { type: 'pong' }, 'the subscriber stayed connected')
 
-    const page = await a.connect()
     t.match(
-      await page.subscribe({
+      await subscribeNew(a, {
         room_id: room,
         token,
         uuid: 'page',
-        since: { epoch: oldEpoch, offset: 6 },
+        since: positionIn(subscribed, 6),
       }),
       { type: 'subscribed', epoch, offset: 3, recovered: false },
       'a resume from before the failover is not recovered',
     )
-    await until('both nodes ready', async () => {
-      const [ha, hb] = await Promise.all([a.health(), b.health()])
-      return ha.status === 200 && hb.status === 200
-    })
+    await allReady([a, b], 'both nodes ready')
     for (const node of [a, b] as RelayNode[]) {
       t.match(node.output(), /"msg":"Redis came back as another server/)
       t.notMatch(node.output(), /unhandled rejection|uncaught exception/, 'nothing crashed')

@@ -5,55 +5,27 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
 import { testCert } from '../helpers/certs.js'
-import { TEST_KEY } from '../helpers/config.js'
+import { dropToNobody, TEST_KEY } from '../helpers/config.js'
+import { freePort } from '../helpers/ports.js'
+import { run, type Ran } from '../helpers/process.js'
+import { hasTool, skipWithout } from '../helpers/tools.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const tools = ['rpmbuild', 'rpm', 'rpmlint'].filter(
-  (tool) => spawnSync(tool, ['--version']).error !== undefined,
-)
-const skip =
-  tools.length > 0 && process.env.CI !== 'true'
-    ? `${tools.join(', ')} not installed (apt-get install rpm rpmlint)`
-    : false
+const tools = ['rpmbuild', 'rpm', 'rpmlint'].filter((tool) => !hasTool(tool))
+const skip = skipWithout(tools, 'apt-get install rpm rpmlint')
 
-function sh(
-  cmd: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv } = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...options.env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    const timer = setTimeout(() => child.kill(), 600_000)
-    child.on('close', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
+/** Run `cmd` in the project root with this environment plus `env`, killed after 600 s. */
+const sh = (cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Ran> =>
+  run(cmd, args, { cwd: ROOT, env: { ...process.env, ...options.env }, timeoutMs: 600_000 })
 
 const rpmq = (rpmFile: string, ...args: string[]) =>
   spawnSync('rpm', ['-qp', ...args, rpmFile], { encoding: 'utf8' }).stdout
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 // The file's own bound (tap's default is package.json's 180 s): the build alone may take its
 // 600 s on a loaded machine, then the install and the round trip up to 120 s more.
@@ -266,7 +238,7 @@ t.test('the RPM', { skip }, async (t) => {
       full_path_ssl_key: cert.keyFile,
       address: '127.0.0.1',
       port,
-      ...(process.getuid?.() === 0 ? { process_uid: 65534, process_gid: 65534 } : {}),
+      ...dropToNobody,
     }),
   )
   const launcher = join(root, 'usr/bin/tuleap-realtime')

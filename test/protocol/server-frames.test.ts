@@ -79,33 +79,18 @@ t.test('subscribedFrame', async (t) => {
     { type: 'subscribed', room_id: '42', epoch: 'e', offset: 18, presence_count: 3 },
     'without since or presence: no recovered, no presence',
   )
-  t.strictSame(
-    parse(
-      subscribedFrame({
-        room_id: '42',
-        epoch: 'e',
-        offset: 18,
-        recovered: false,
-        presence_count: 2,
-        presence: [
-          { user_id: 101, uuid: 'a' },
-          { user_id: 102, uuid: null },
-        ],
-      }),
-    ),
-    {
-      type: 'subscribed',
-      room_id: '42',
-      epoch: 'e',
-      offset: 18,
-      recovered: false,
-      presence_count: 2,
-      presence: [
-        { user_id: 101, uuid: 'a' },
-        { user_id: 102, uuid: null },
-      ],
-    },
-  )
+  const resumed = {
+    room_id: '42',
+    epoch: 'e',
+    offset: 18,
+    recovered: false,
+    presence_count: 2,
+    presence: [
+      { user_id: 101, uuid: 'a' },
+      { user_id: 102, uuid: null },
+    ],
+  }
+  t.strictSame(parse(subscribedFrame(resumed)), { type: 'subscribed', ...resumed })
 })
 
 t.test('presence and resync', async (t) => {

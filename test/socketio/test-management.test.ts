@@ -22,6 +22,14 @@ const message = (cmd: string, data: unknown, epoch = 'e1'): StoredMessage => ({
 const presence = (uuid: string, execution: unknown, from: unknown, user: object = { id: 1 }) =>
   message(PRESENCE_CMD, { presence: { execution_id: execution, uuid, remove_from: from, user } })
 
+/** The snapshot of users 1 (tab ua) and 2 (tab ub) on execution 10. */
+const uaAndUbOn10 = {
+  10: [
+    { id: 1, uuid: 'ua' },
+    { id: 2, uuid: 'ub' },
+  ],
+}
+
 void t.test('a page views an execution, moves, leaves it', async (t) => {
   const s = new ExecutionPresences()
   t.same(s.apply(presence('ua', 10, '')), {
@@ -82,16 +90,7 @@ void t.test('a page that goes, a deleted execution', async (t) => {
   s.apply(presence('ub', 10, '', { id: 2 }))
   s.apply(presence('uc', 11, '', { id: 3 }))
   s.removeUuid('uc')
-  t.same(
-    s.snapshot(),
-    {
-      10: [
-        { id: 1, uuid: 'ua' },
-        { id: 2, uuid: 'ub' },
-      ],
-    },
-    'emptied: dropped',
-  )
+  t.same(s.snapshot(), uaAndUbOn10, 'emptied: dropped')
   t.same(s.apply(message(EXECUTION_DELETE_CMD, { artifact_id: 10 })), { artifact_id: 10 })
   t.same(s.snapshot(), {}, 'a deleted execution is forgotten')
   t.match(s.apply(presence('ua', 12, '')), { execution_presences_to_add: [{ id: 1, uuid: 'ua' }] })
@@ -117,16 +116,7 @@ void t.test('each message is applied once: a replay gets the data computed for i
   const b = s.apply(second)
   t.equal(s.apply(first), a, 'the stream listener and a delivery may both offer it')
   t.equal(s.apply(second), b)
-  t.same(
-    s.snapshot(),
-    {
-      10: [
-        { id: 1, uuid: 'ua' },
-        { id: 2, uuid: 'ub' },
-      ],
-    },
-    'counted once',
-  )
+  t.same(s.snapshot(), uaAndUbOn10, 'counted once')
   t.same(
     a,
     {

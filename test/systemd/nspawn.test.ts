@@ -29,8 +29,9 @@ import t from 'tap'
 import { WebSocket } from 'ws'
 import { makeCert } from '../helpers/certs.js'
 import { TEST_KEY } from '../helpers/config.js'
+import { servedFingerprint } from '../helpers/https.js'
+import { freePort } from '../helpers/ports.js'
 import { requireBuild } from '../helpers/process.js'
-import { freePort, servedFingerprint } from '../helpers/relay-process.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** Outside the repository, kept between runs: the tree takes minutes to make. */
