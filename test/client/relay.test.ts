@@ -8,15 +8,9 @@ import { RealtimeClient, type ConnectionState } from '../../src/client/index.js'
 import { testCert } from '../helpers/certs.js'
 import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, nowS, subscriberToken } from '../helpers/tokens.js'
+import { until } from '../helpers/wait.js'
 
 /** Poll `check` until it holds, or fail after `ms`. */
-async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 /** `ws` with the test CA, recording its sockets so that a test can cut one. */
 function tlsWebSocket(sockets: WebSocket[]): new (url: string) => WebSocket {
@@ -51,14 +45,14 @@ t.test(
       onMessage: (m) => got.push(m.cmd),
       onSubscribed: () => (subscribedCount += 1),
     })
-    await until(() => subscribedCount === 1, 'subscribed')
+    await until('subscribed', () => subscribedCount === 1)
     await relay.publish({ message: { room_id: '42', cmd: 'one' } })
-    await until(() => got.length === 1, 'the live message')
+    await until('the live message', () => got.length === 1)
 
     sockets[0]?.terminate()
     // The states seen, not the current one: with a 0–20 ms backoff the client may be open
     // again before a poll sees it reconnecting.
-    await until(() => states.includes('reconnecting'), 'reconnecting')
+    await until('reconnecting', () => states.includes('reconnecting'))
 
     await relay.publish({
       messages: [
@@ -67,10 +61,10 @@ t.test(
         { room_id: '42', cmd: 'three' },
       ],
     })
-    await until(() => subscribedCount === 2, 'the second subscribed')
-    await until(() => got.length === 3, 'the replay')
+    await until('the second subscribed', () => subscribedCount === 2)
+    await until('the replay', () => got.length === 3)
     await relay.publish({ message: { room_id: '42', cmd: 'four' } })
-    await until(() => got.length === 4, 'live again')
+    await until('live again', () => got.length === 4)
     t.same(got, ['one', 'two', 'three', 'four'])
     t.same(states, ['connecting', 'open', 'reconnecting', 'open'])
     t.equal(sockets.length, 2)
@@ -100,9 +94,9 @@ t.test('a subscribe refused as expired is retried with a fresh token', async (t)
     onMessage: (m) => got.push(m.cmd),
     onSubscribed: () => (subscribed = true),
   })
-  await until(() => subscribed, 'subscribed with the second token')
+  await until('subscribed with the second token', () => subscribed)
   t.equal(calls, 2)
   await relay.publish({ message: { room_id: '42', cmd: 'one' } })
-  await until(() => got.length === 1, 'the message')
+  await until('the message', () => got.length === 1)
   t.same(errors, [])
 })

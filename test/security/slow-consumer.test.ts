@@ -9,7 +9,8 @@ import type { Close } from '../../src/errors.js'
 import { CLOSE_HANDSHAKE_TIMEOUT_MS } from '../../src/ws/endpoint.js'
 import { startRelay, type TestClient } from '../helpers/relay.js'
 import { subscriberToken } from '../helpers/tokens.js'
-import { sleep, within } from './hostile.js'
+import { until } from '../helpers/wait.js'
+import { within } from './hostile.js'
 
 const ROOM = 'firehose'
 const MESSAGES = 80
@@ -18,15 +19,6 @@ const PAD = 'x'.repeat(100 * 1024)
 const PROMPT_MS = 1000
 
 /** Resolves once `check` holds; rejects after `ms`. */
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  await within(
-    (async () => {
-      while (!check()) await sleep(10)
-    })(),
-    ms,
-    what,
-  )
-}
 
 type Paused = TestClient & { socket: { pause(): void; resume(): void } }
 
@@ -73,7 +65,9 @@ t.test('clients that stop reading get 4009; the others get everything, promptly'
     })
     if (res.status !== 200) t.fail(`publish ${n}: ${res.status}`)
   }
-  await until(() => arrivals.every((a) => a.size === MESSAGES), 10_000, 'all at both readers')
+  await until('all at both readers', () => arrivals.every((a) => a.size === MESSAGES), {
+    timeoutMs: 10_000,
+  })
   for (const [i, a] of arrivals.entries()) {
     const delays = published.map((at, n) => a.get(n)! - at)
     const late = delays.filter((d) => d > PROMPT_MS)
@@ -105,9 +99,9 @@ t.test('clients that stop reading get 4009; the others get everything, promptly'
   )
   const goneClosedAt = closes.find((c) => c.uuid === 'slow-gone')!.at
   await until(
-    () => ![...connections].some((c) => c.uuid === 'slow-gone'),
-    CLOSE_HANDSHAKE_TIMEOUT_MS + 5000,
     'the server lets go of the client that never reads',
+    () => ![...connections].some((c) => c.uuid === 'slow-gone'),
+    { timeoutMs: CLOSE_HANDSHAKE_TIMEOUT_MS + 5000 },
   )
   const held = Date.now() - goneClosedAt
   t.ok(

@@ -12,7 +12,8 @@ import type { HistoryResult, RoomPosition } from '../../src/broker/broker.js'
 import { testCert } from '../helpers/certs.js'
 import { startRelay, type Frame, type TestClient, type TestRelay } from '../helpers/relay.js'
 import { nowS, signRaw, subscriberToken } from '../helpers/tokens.js'
-import { maskedFrame, sleep, within } from './hostile.js'
+import { until } from '../helpers/wait.js'
+import { maskedFrame, within } from './hostile.js'
 
 const token = (userId = 101): string => subscriberToken(userId, ['@site_active'])
 
@@ -36,14 +37,12 @@ async function stillServes(t: Test, relay: TestRelay, after: string): Promise<vo
 }
 
 /** Poll until `check` holds (the server side of a close lands a moment after the client's). */
-async function eventually(check: () => boolean, ms = 3000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) return false
-    await sleep(10)
-  }
-  return true
-}
+/** Whether `check()` comes to hold within `ms` (for `t.ok`, which then names what failed). */
+const eventually = (check: () => boolean, ms = 3000): Promise<boolean> =>
+  until('a condition', check, { timeoutMs: ms }).then(
+    () => true,
+    () => false,
+  )
 
 /** Every frame until the socket closes, and the close. */
 async function drain(client: TestClient, ms = 5000): Promise<{ frames: Frame[]; code: number }> {
