@@ -2,9 +2,11 @@
  * The Prometheus naming rules `promtool check metrics` applies, checked on a real scrape:
  * counters end in _total, nothing else does; units are base units as suffixes.
  */
+import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import { RELAY_VERSION } from '../../src/http/metrics-route.js'
 import { startRelay } from '../helpers/relay.js'
+import { hasTool, skipWithout } from '../helpers/tools.js'
 
 t.test('a scrape follows the naming rules, with build info and broker readiness', async (t) => {
   const relay = await startRelay(t, { metrics: true })
@@ -32,3 +34,20 @@ t.test('a scrape follows the naming rules, with build info and broker readiness'
   t.match(text, /^tuleap_realtime_refusals_total\{reason="RELAY_ERR_RATE_LIMITED"\} 0$/m)
   t.match(text, /^tuleap_realtime_refusals_total\{reason="close_4009"\} 0$/m, 'from zero')
 })
+
+t.test(
+  'promtool check metrics finds nothing to say of a scrape',
+  { skip: skipWithout(hasTool('promtool') ? [] : ['promtool'], 'apt-get install prometheus') },
+  async (t) => {
+    const relay = await startRelay(t, { metrics: true })
+    // Traffic first, so that the histograms and labelled series have samples too.
+    await relay.request('GET', '/health')
+    await relay.request('POST', '/message', 'not a token')
+    const { status, text } = await relay.request('GET', '/metrics')
+    t.equal(status, 200)
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+    t.equal(check.error, undefined, 'promtool runs')
+    t.equal(check.status, 0, 'promtool exits 0')
+    t.equal(`${check.stdout}${check.stderr}`.trim(), '', 'and reports no problem')
+  },
+)
