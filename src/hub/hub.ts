@@ -77,7 +77,9 @@ export class Hub {
 
   /**
    * Join `member` to the room and answer `subscribed`, then replay what it missed since
-   * `since`, then go live. A second subscribe to the same room replays again if asked.
+   * `since`, then go live. A second subscribe to a room already joined goes on from where
+   * the member is: nothing published meanwhile is skipped and nothing it was handed is
+   * sent again, whatever `since` says (docs/protocol.md §6).
    */
   async subscribe(member: Member, roomId: string, request: SubscribeRequest): Promise<void> {
     let subs = this.members.get(member)
@@ -88,6 +90,7 @@ export class Hub {
     let sub = subs.get(roomId)
     const joining = sub === undefined
     const room = this.room(roomId)
+    let since = request.since
     if (!sub) {
       sub = new Subscription(member, roomId, this.feed(roomId))
       subs.set(roomId, sub)
@@ -95,12 +98,13 @@ export class Hub {
     } else {
       sub.hold()
       room.watch(sub, request.presence)
+      since = furthest(since, sub.position)
     }
     try {
       await room.ready
       // Other nodes' members (several-node broker only), read afresh with the history.
       const [history, others] = await Promise.all([
-        this.broker.history(roomId, request.since),
+        this.broker.history(roomId, since),
         this.broker.presence?.others(roomId),
       ])
       if (sub.isRemoved) return
@@ -119,7 +123,7 @@ export class Hub {
           ...(detail ? { presence: [...room.presenceList(), ...(others?.members ?? [])] } : {}),
         }),
       )
-      sub.start(history, request.since?.offset ?? history.offset, history.messages ?? [])
+      sub.start(history, since?.offset ?? history.offset, history.messages ?? [])
       if (joining) this.announce(room, sub, 'join')
     } catch (err) {
       this.unsubscribe(member, roomId)
@@ -175,4 +179,17 @@ export class Hub {
   stats(): { rooms: number; members: number } {
     return { rooms: this.rooms.size, members: this.members.size }
   }
+}
+
+/**
+ * Where a subscribe to a room already joined reads history from: the member's own
+ * position once it has one, unless `since` is further on in the same epoch.
+ */
+function furthest(
+  since: RoomPosition | undefined,
+  position: RoomPosition,
+): RoomPosition | undefined {
+  if (position.epoch === '') return since
+  if (since?.epoch === position.epoch && since.offset > position.offset) return since
+  return position
 }

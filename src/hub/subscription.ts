@@ -91,8 +91,11 @@ export class Subscription {
    */
   start(latest: RoomPosition, from: number, messages: readonly StoredMessage[]): void {
     if (this.removed) return
-    this.replay(latest.epoch, from, messages)
-    this.offset = latest.offset
+    // A catch-up may have moved the position on while a subscribe again read history:
+    // within an epoch the position never goes back, so nothing is handed over twice.
+    const handled = latest.epoch === this.epoch ? this.offset : 0
+    this.replay(latest.epoch, Math.max(from, handled), messages)
+    this.offset = Math.max(latest.offset, handled)
     this.goLive()
   }
 
