@@ -65,6 +65,11 @@ export class Subscription {
     return this.pending !== null
   }
 
+  /** Whether the member has been answered `subscribed` (a position is set from then on). */
+  get answered(): boolean {
+    return this.epoch !== ''
+  }
+
   /** The position handled so far. */
   get position(): RoomPosition {
     return { epoch: this.epoch, offset: this.offset }

@@ -496,6 +496,24 @@ t.test('presence', async (t) => {
     t.same(a.take(), [], 'a re-subscribe without presence stops the frames')
   })
 
+  t.test('a watcher catching up from history still gets join and leave frames', async (t) => {
+    const { hub, broker, publish } = setup(t)
+    const a = member(1)
+    const b = member(2)
+    await hub.subscribe(a, '42', { presence: true })
+    await hub.subscribe(b, '42', { presence: false })
+    a.take()
+    broker.drop.add(1)
+    broker.hold('call')
+    await publish(message('42', 'm1'), message('42', 'm2'))
+    t.equal(broker.held, 2, 'the gap started a catch-up for both members')
+    hub.unsubscribe(b, '42')
+    t.same(a.presence(), ['leave:tab-2'], 'its member list stays true while it catches up')
+    broker.release()
+    await flush()
+    t.same(a.offsets(), [1, 2])
+  })
+
   t.test('rooms above presence_max_members: count only, no frames', async (t) => {
     const { hub } = setup(t, { presenceMaxMembers: 2 })
     const a = member(1)

@@ -2,7 +2,7 @@ import t from 'tap'
 import { parseRights } from '../../src/auth/rights.js'
 import type { Member } from '../../src/hub/member.js'
 import { Room } from '../../src/hub/room.js'
-import type { Subscription } from '../../src/hub/subscription.js'
+import { Subscription } from '../../src/hub/subscription.js'
 import { FakeFeed, fakeMember, liveSubscription, ThrowingMember } from '../helpers/fakes.js'
 import { storedMessage } from '../helpers/messages.js'
 import { kanbanRights } from '../helpers/tokens.js'
@@ -10,19 +10,27 @@ import { kanbanRights } from '../helpers/tokens.js'
 const member = fakeMember
 const msg = storedMessage
 
+/** `answered: false`: not yet answered `subscribed`; `replaying`: answered, catching up. */
+interface JoinOptions {
+  presence?: boolean
+  replaying?: boolean
+  answered?: boolean
+}
+
 function setup(opts: { presenceMax?: number } = {}): {
   room: Room
   feed: FakeFeed
   errors: [unknown, Member][]
-  join: (m: Member, extra?: { presence?: boolean; replaying?: boolean }) => Subscription
+  join: (m: Member, extra?: JoinOptions) => Subscription
 } {
   const feed = new FakeFeed()
   const errors: [unknown, Member][] = []
   const room = new Room('42', opts.presenceMax ?? 200, (err, m) => {
     errors.push([err, m])
   })
-  const join = (m: Member, extra: { presence?: boolean; replaying?: boolean } = {}) => {
-    const sub = liveSubscription(m, feed)
+  const join = (m: Member, extra: JoinOptions = {}) => {
+    const sub =
+      extra.answered === false ? new Subscription(m, '42', feed) : liveSubscription(m, feed)
     if (extra.replaying === true) sub.hold()
     room.join(sub, extra.presence ?? false)
     return sub
@@ -162,9 +170,9 @@ t.test('presence', async (t) => {
   t.equal(a.frames.length, 1, 'not to the member itself')
 
   const c = member(3, [], null)
-  const subC = join(c, { presence: true, replaying: true })
+  const subC = join(c, { presence: true, answered: false })
   room.announce(subB, 'leave')
-  t.same(c.frames, [], 'not to a member still replaying')
+  t.same(c.frames, [], 'not to a member not yet answered subscribed (its list comes there)')
   t.equal(a.frames.length, 2)
   a.expired = true
   room.announce(subC, 'join')
@@ -176,4 +184,12 @@ t.test('presence', async (t) => {
   t.notOk(room.presenceDetail, '4 members, max 3')
   room.announce(subB, 'leave')
   t.equal(a.frames.length, 2, 'no join/leave frames in a larger room')
+})
+
+t.test('presence frames reach a member catching up from history', async (t) => {
+  const { room, join } = setup()
+  const a = member(1)
+  join(a, { presence: true, replaying: true })
+  room.announce(join(member(2)), 'join')
+  t.same(a.presence(), ['join:tab-2'], 'they carry no offset: nothing to wait for')
 })
