@@ -157,9 +157,11 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     subscriberMaxBytes: config.max_subscriber_token_bytes,
   })
   const connections = new Set<Connection>()
+  // Open connections of both protocols, what max_connections bounds: /ws and socket.io pages.
+  const connectionCount = (): number => connections.size + socketIo.connectionCount()
   const prometheus: PrometheusMetrics | null = config.metrics
     ? createPrometheusMetrics({
-        connections: () => connections.size,
+        connections: connectionCount,
         rooms: (): number => hub.stats().rooms,
         broker: () => broker.counts,
         brokerReady: () => broker.ready,
@@ -222,7 +224,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     wsConnections: () => connections.size,
   })
   await app.register(publishRoute, { config, verifier, broker, metrics })
-  await app.register(healthRoute, { broker, connectionCount: () => connections.size })
+  await app.register(healthRoute, { broker, connectionCount })
   if (prometheus) {
     await app.register(metricsRoute, {
       metrics: prometheus,

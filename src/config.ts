@@ -160,7 +160,7 @@ export const SCHEMA = {
     env: 'TULEAP_REALTIME_SLOW_CONSUMER_BYTES',
   },
   max_connections: {
-    doc: 'Open WebSocket connections; the next one is closed with 4010',
+    doc: 'Open connections, /ws and socket.io pages together; the next /ws one is closed with 4010, the next page handshake refused',
     format: 'positive-int',
     default: 100000,
     env: 'TULEAP_REALTIME_MAX_CONNECTIONS',

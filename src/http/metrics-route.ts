@@ -50,7 +50,7 @@ export function createPrometheusMetrics(gauges: {
   })
   new Gauge({
     name: 'tuleap_realtime_connections',
-    help: 'Open WebSocket connections',
+    help: 'Open connections: /ws and socket.io pages together, as max_connections counts them',
     registers: [registry],
     collect() {
       this.set(gauges.connections())

@@ -4,7 +4,12 @@ import { normaliseRoomId } from '../protocol/message.js'
 import type { ExecutionPresences } from './test-management.js'
 import type { SocketIoMember } from './member.js'
 
-/** The protocol version Tuleap's pages announce; the historic server accepted only it. */
+/**
+ * The `nodejs_server_version` of every `subscription`: Tuleap's Kanban and Test Management
+ * pages hard-code it, and the historic server, which compared it with its own package
+ * version, accepted nothing else. It names the protocol those pages speak, not this relay:
+ * it must not follow package.json (RELAY_VERSION), and changes only if Tuleap's pages do.
+ */
 export const NODEJS_SERVER_VERSION = '2.0.0'
 
 /** What event handling needs; built once per app. */

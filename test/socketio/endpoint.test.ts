@@ -1,6 +1,7 @@
 import t from 'tap'
 import { io as ioLatest } from 'socket.io-client'
 import { io as io475 } from 'socket.io-client-4.7.5'
+import { RELAY_VERSION } from '../../src/version.js'
 import { startRelay, type TestRelay } from '../helpers/relay.js'
 import { kanbanRights, nowS, subscriberToken } from '../helpers/tokens.js'
 import { page, publishUnsigned, subscription, type Io } from './pages.js'
@@ -101,6 +102,11 @@ void t.test(
     for (const bad of [
       subscription(42, 'not-a-token', 'u'),
       { ...subscription(42, subscriberToken(1, ['@a']), 'u'), nodejs_server_version: '1.0.0' },
+      // The relay's own version is not the pages' protocol version.
+      {
+        ...subscription(42, subscriberToken(1, ['@a']), 'u'),
+        nodejs_server_version: RELAY_VERSION,
+      },
       { token: subscriberToken(1, ['@a']) },
     ]) {
       const p = page(t, relay, { transports: ['websocket'] })

@@ -64,7 +64,10 @@ export function page(
   }
 }
 
-/** The historic `subscription` payload. */
+/**
+ * The historic `subscription` payload. The version is written out as Tuleap's pages send
+ * it, not imported from src: a change of the relay's constant must fail these tests.
+ */
 export function subscription(roomId: number | string, token: string, uuid: string) {
   return { nodejs_server_version: '2.0.0', token, room_id: roomId, uuid }
 }
