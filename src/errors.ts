@@ -103,3 +103,42 @@ export const WS_ERROR_CODES = [
 
 /** One of the WebSocket error frame codes. */
 export type WsErrorCode = (typeof WS_ERROR_CODES)[number]
+
+/** Closes that refuse the peer (what it sent or did): logged and counted as refusals. */
+export const REFUSAL_CLOSES = [
+  CLOSE.POLICY_ORIGIN,
+  CLOSE.TOO_LARGE,
+  CLOSE.MALFORMED,
+  CLOSE.UNAUTHORIZED,
+  CLOSE.RATE_LIMITED,
+  CLOSE.SERVER_FULL,
+] as const
+
+/** A close that refuses the peer. */
+export type RefusalClose = (typeof REFUSAL_CLOSES)[number]
+
+/** Whether this close refuses the peer (a 4009 slow consumer or a 1001 shutdown does not). */
+export function isRefusalClose(close: Close): close is RefusalClose {
+  return (REFUSAL_CLOSES as readonly Close[]).includes(close)
+}
+
+/** The `close_NNNN` reason a refusal close is counted and logged under. */
+export type CloseReason = `close_${RefusalClose['code']}`
+
+/** The reason of a refusal close. */
+export function closeReason(close: RefusalClose): CloseReason {
+  return `close_${close.code}`
+}
+
+/**
+ * Why something was refused, as `tuleap_realtime_refusals_total{reason}` counts it: an
+ * error code of the catalogue, a WebSocket error frame code, or a refusal close.
+ */
+export type RefusalReason = ErrorCode | WsErrorCode | CloseReason
+
+/** Every reason a refusal can be counted under: the metrics start each at zero. */
+export const REFUSAL_REASONS: readonly RefusalReason[] = [
+  ...(Object.keys(ERRORS) as ErrorCode[]),
+  ...WS_ERROR_CODES,
+  ...REFUSAL_CLOSES.map(closeReason),
+]

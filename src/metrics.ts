@@ -1,3 +1,5 @@
+import type { RefusalReason } from './errors.js'
+
 /**
  * What the relay counts. Every call is made once per message or per event, never once
  * per recipient: the fan-out loop counts locally and reports a total.
@@ -8,7 +10,7 @@ export interface RelayMetrics {
   /** Frames of one message handed to subscribers' sockets. */
   delivered(count: number): void
   /** A refused request or frame, by its error code (or close code). */
-  refused(reason: string): void
+  refused(reason: RefusalReason): void
   /** A connection closed as a slow consumer (4009). */
   slowConsumer(): void
   /** Milliseconds from a message being stored to its frame being handed to the sockets. */

@@ -9,10 +9,29 @@ import { testCert } from './helpers/certs.js'
 import { dropToNobody, isRoot, NOBODY, TEST_KEY, testConfigFile } from './helpers/config.js'
 import { httpsGet } from './helpers/https.js'
 import { freePort, portProblem } from './helpers/ports.js'
-import { isListening, runRelaySync, requireBuild, spawnRelay, WAIT_MS } from './helpers/process.js'
+import {
+  isListening,
+  projectRoot,
+  runRelaySync,
+  requireBuild,
+  spawnRelay,
+  WAIT_MS,
+} from './helpers/process.js'
 import { TestClient } from './helpers/relay.js'
 import { requireOpenssl } from './helpers/tools.js'
 import { subscriberToken } from './helpers/tokens.js'
+
+/**
+ * What the start-up line tells an admin besides where it listens: the relay's version (as
+ * package.json has it), the Node.js running it (the one the tests spawn) and the broker.
+ */
+const STARTUP_FIELDS = {
+  version: (
+    JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }
+  ).version,
+  node: process.versions.node,
+  broker: 'memory',
+} as const
 
 /** The Uid, Gid and Groups lines of /proc/<pid>/status, as numbers. */
 function procIds(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
@@ -161,7 +180,9 @@ t.test('the relay process', async (t) => {
     t.match(await relay.waitForLine(isListening, 'listening line'), {
       port,
       tls: false,
+      tls_mode: 'plain http behind a TLS-terminating proxy',
       dev: false,
+      ...STARTUP_FIELDS,
     })
     t.same(await relay.stop(), { code: 0, signal: null })
   })
@@ -193,7 +214,7 @@ t.test('the relay process', async (t) => {
       { cwd: dir },
     )
     const listening = await relay.waitForLine(isListening, 'listening log line')
-    t.match(listening, { port })
+    t.match(listening, { port, tls: true, tls_mode: 'https and wss', ...STARTUP_FIELDS })
     const client = new TestClient(new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca: cert.cert }))
     t.teardown(() => {
       client.ws.terminate()

@@ -187,3 +187,60 @@ t.test('SIGHUP', async (t) => {
     t.equal(health.status, 200)
   })
 })
+
+t.test('SIGHUP and the key from the environment', async (t) => {
+  if (!requireBuild(t)) return
+  const OTHER_KEY = 'file-edited-key-' + 'y'.repeat(64)
+  /** A relay on plain HTTP (loopback), its key from `env`, its config file without a key. */
+  const start = async (t: Test, env: NodeJS.ProcessEnv) => {
+    const dir = readableDir(t)
+    const configFile = join(dir, 'config.json')
+    const port = await freePort()
+    const values = { tls: false, address: '127.0.0.1', port, log_level: 'info', ...dropToNobody }
+    const writeConfig = (over: Record<string, unknown> = {}) => {
+      writeFileSync(configFile, JSON.stringify({ ...values, ...over }))
+      shareWithRelay(configFile)
+    }
+    writeConfig()
+    const relay = spawnRelay(t, [`--config=${configFile}`], { env })
+    const publish = async (key: string): Promise<number> => {
+      const res = await fetch(`http://127.0.0.1:${port}/message`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/jwt' },
+        body: publishToken({ message: { room_id: '42', cmd: 'demo:ping', data: {} } }, key),
+      })
+      await res.arrayBuffer()
+      return res.status
+    }
+    return { relay, writeConfig, publish }
+  }
+
+  t.test(
+    'PRIVATE_KEY_FILE is read again: the new key publishes, the old one gets 401',
+    async (t) => {
+      const dir = readableDir(t)
+      const keyFile = join(dir, 'relay_key')
+      writeFileSync(keyFile, `${TEST_KEY}\n`)
+      shareWithRelay(keyFile)
+      const { relay, publish } = await start(t, { PRIVATE_KEY_FILE: keyFile })
+      await relay.waitForLine(isListening, 'listening line')
+      t.equal(await publish(TEST_KEY), 200, 'the key of the file at start')
+      // A rotated secret, as Kubernetes or an operator writes it: the file's content changes.
+      writeFileSync(keyFile, `${NEW_KEY}\n`)
+      t.match(await hup(relay), { msg: 'configuration reloaded', key_changed: true })
+      t.equal(await publish(NEW_KEY), 200, 'the new key publishes')
+      t.equal(await publish(TEST_KEY), 401, 'the old key no longer does')
+      t.notMatch(JSON.stringify(relay.lines), NEW_KEY, 'the new key is never logged')
+    },
+  )
+
+  t.test('PRIVATE_KEY is fixed at start, and wins over the file on reload', async (t) => {
+    const { relay, writeConfig, publish } = await start(t, { PRIVATE_KEY: TEST_KEY })
+    await relay.waitForLine(isListening, 'listening line')
+    // The operator puts a new key in config.json; the environment still overrides it.
+    writeConfig({ nodejs_server_jwt_private_key: OTHER_KEY })
+    t.match(await hup(relay), { msg: 'configuration reloaded', key_changed: false })
+    t.equal(await publish(TEST_KEY), 200, 'the key of the environment still publishes')
+    t.equal(await publish(OTHER_KEY), 401, "the config file's key does not")
+  })
+})

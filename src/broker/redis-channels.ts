@@ -12,6 +12,11 @@ interface Channel {
   live: boolean
   epoch: string | null
   offset: number
+  /**
+   * The room's latest epoch this node saw, delivered or read from history: what a new
+   * epoch is told from (fencing), also on a channel held again that delivered nothing yet.
+   */
+  seenEpoch: string | null
   /** Local publishes waiting for an offset to come back on the channel. */
   waiters: { epoch: string; offset: number; done: () => void }[]
 }
@@ -86,6 +91,7 @@ export class RoomChannels {
         live: false,
         epoch: null,
         offset: 0,
+        seenEpoch: null,
         waiters: [],
       }
       this.channels.set(roomId, ch)
@@ -170,11 +176,22 @@ export class RoomChannels {
     for (const m of stored) this.deliver(m)
   }
 
+  /**
+   * The room is at `epoch` (a delivery, or a history read for a local listener): when this
+   * node saw it at another epoch before, its history was reset (fencing), counted once.
+   */
+  noteEpoch(roomId: string, epoch: string): void {
+    const ch = this.channels.get(roomId)
+    if (!ch) return
+    if (ch.seenEpoch !== null && ch.seenEpoch !== epoch) this.onEpochChange(roomId)
+    ch.seenEpoch = epoch
+  }
+
   /** Call the room's listeners with `m` unless already delivered; positions only grow. */
   deliver(m: StoredMessage): void {
     const ch = this.channels.get(m.room_id)
     if (!ch || (m.epoch === ch.epoch && m.offset <= ch.offset)) return
-    if (ch.epoch !== null && ch.epoch !== m.epoch) this.onEpochChange(m.room_id)
+    this.noteEpoch(m.room_id, m.epoch)
     ch.epoch = m.epoch
     ch.offset = m.offset
     for (const listener of [...ch.listeners]) {

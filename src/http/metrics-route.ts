@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { isLoopbackAddress } from '../config.js'
 import type { BrokerCounts } from '../broker/broker.js'
-import { CLOSE, ERRORS, RelayError } from '../errors.js'
+import { REFUSAL_REASONS, RelayError } from '../errors.js'
 import type { RelayMetrics } from '../metrics.js'
 import { RELAY_VERSION } from '../version.js'
 
@@ -126,10 +126,7 @@ export function createPrometheusMetrics(gauges: {
   })
   // Every label value exists from the first scrape, at 0, so that rate() sees its start.
   for (const result of ['hit', 'miss']) history.inc({ result }, 0)
-  for (const reason of Object.keys(ERRORS)) refused.inc({ reason }, 0)
-  for (const close of Object.values(CLOSE)) {
-    if (close.code >= 4000) refused.inc({ reason: `close_${close.code}` }, 0)
-  }
+  for (const reason of REFUSAL_REASONS) refused.inc({ reason }, 0)
   return {
     registry,
     published: (n) => published.inc(n),

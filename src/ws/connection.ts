@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
-import { CLOSE, type Close, type WsErrorCode } from '../errors.js'
+import { CLOSE, closeReason, isRefusalClose, type Close, type WsErrorCode } from '../errors.js'
 import { errorFrame } from './frames.js'
 import { logRefusal } from '../log-refusal.js'
 import type { RefusalSummariser } from '../log-summary.js'
@@ -40,18 +40,6 @@ export const BATCH_FLUSH_BYTES = 65_536
 
 /** ws's send options for every frame: text, shared between calls. */
 const TEXT = { binary: false } as const
-
-/** Closes that refuse the peer (what it sent or did), logged as refusals. */
-const REFUSALS: ReadonlySet<number> = new Set(
-  [
-    CLOSE.POLICY_ORIGIN,
-    CLOSE.TOO_LARGE,
-    CLOSE.MALFORMED,
-    CLOSE.UNAUTHORIZED,
-    CLOSE.RATE_LIMITED,
-    CLOSE.SERVER_FULL,
-  ].map((c) => c.code),
-)
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** Frame-rate window: the allowance is averaged over this many seconds. */
@@ -275,11 +263,11 @@ export class Connection implements Member, Corkable {
     this.#closed = true
     this.clearTimers()
     if (close === CLOSE.SLOW_CONSUMER) this.metrics.slowConsumer()
-    else if (close.code >= 4000) this.metrics.refused(`close_${close.code}`)
-    if (REFUSALS.has(close.code)) {
+    if (isRefusalClose(close)) {
+      this.metrics.refused(closeReason(close))
       logRefusal(this.refusals ?? this.refusalLog, {
         address: this.address,
-        reason: `close_${close.code}`,
+        reason: closeReason(close),
         endpoint: 'ws',
         detail: detail ?? close.reason,
       })

@@ -64,6 +64,40 @@ t.test('through the app: rate limits and request.ip use the client behind the pr
   )
 })
 
+t.test('a trusted proxy forwarding a loopback client gains nothing local-only', async (t) => {
+  const relay = await startRelay(t, {
+    trusted_proxies: ['127.0.0.1', '::1'],
+    metrics: true,
+    allow_unsigned_loopback_publish: true,
+  })
+  const unsigned = JSON.stringify({ room_id: '42', cmd: 'x', data: {} })
+  const publish = (headers: Record<string, string> = {}) =>
+    relay.post(unsigned, 'application/json', headers)
+  const metrics = (headers: Record<string, string> = {}) =>
+    relay.request('GET', '/metrics', undefined, headers)
+  t.equal((await metrics()).status, 200, 'a loopback peer with no proxy header: metrics')
+  t.equal((await publish()).status, 200, 'and the unsigned publish')
+  // The proxy (a trusted loopback peer) says its client is loopback too: request.ip is then
+  // 127.0.0.1, yet the local-only doors look at the TCP peer and at the headers' presence.
+  const loopbackClaims: Record<string, string>[] = [
+    { 'x-forwarded-for': '127.0.0.1' },
+    { 'x-forwarded-for': '::1' },
+    { 'x-forwarded-for': '127.0.0.1, 127.0.0.1' },
+    { forwarded: 'for=127.0.0.1' },
+    { forwarded: 'for="[::1]"' },
+    { 'x-real-ip': '127.0.0.1' },
+  ]
+  for (const headers of loopbackClaims) {
+    const name = JSON.stringify(headers)
+    const m = await metrics(headers)
+    t.equal(m.status, 403, `${name}: /metrics refused`)
+    t.equal(m.body.error, 'RELAY_ERR_METRICS_FORBIDDEN')
+    const p = await publish(headers)
+    t.equal(p.status, 401, `${name}: unsigned publish refused`)
+    t.equal(p.body.error, 'RELAY_ERR_AUTH_UNSIGNED_NOT_LOOPBACK')
+  }
+})
+
 t.test('clientAddress: the raw request form of request.ip', async (t) => {
   const req = (peer: string, headers: Record<string, string> = {}) =>
     ({ socket: { remoteAddress: peer }, headers }) as unknown as IncomingMessage

@@ -32,7 +32,7 @@ t.test('a scrape follows the naming rules, with build info and broker readiness'
   t.match(text, /^tuleap_realtime_nodejs_active_handles\{type="[^"]+"\} \d+$/m)
   t.match(text, /^tuleap_realtime_history_recoveries_total\{result="miss"\} 0$/m)
   t.match(text, /^tuleap_realtime_refusals_total\{reason="RELAY_ERR_RATE_LIMITED"\} 0$/m)
-  t.match(text, /^tuleap_realtime_refusals_total\{reason="close_4009"\} 0$/m, 'from zero')
+  t.match(text, /^tuleap_realtime_refusals_total\{reason="close_1008"\} 0$/m, 'from zero')
 })
 
 t.test(

@@ -1,5 +1,6 @@
 /** GET /metrics: Prometheus text with the relay's counters, to loopback or a bearer token. */
 import t from 'tap'
+import { CLOSE, ERRORS, WS_ERROR_CODES } from '../../src/errors.js'
 import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
 
@@ -91,4 +92,43 @@ t.test('only to loopback peers without proxy headers, or with the bearer token',
   })
   t.equal(bearer.status, 200)
   t.equal((await relay.request('GET', '/metrics')).status, 200, 'loopback')
+})
+
+/** Closes that are not refusals: a normal end, a shutdown, a fault, a slow consumer (own counter). */
+const NOT_REFUSALS: ReadonlySet<number> = new Set([1000, 1001, 1011, 4009])
+
+t.test('a fresh relay serves every refusal reason of the catalogue, at zero', async (t) => {
+  const relay = await startRelay(t, { metrics: true })
+  const { text } = await relay.request('GET', '/metrics')
+  const reasons = [
+    ...Object.keys(ERRORS),
+    ...WS_ERROR_CODES,
+    ...Object.values(CLOSE)
+      .filter((c) => !NOT_REFUSALS.has(c.code))
+      .map((c) => `close_${c.code}`),
+  ]
+  t.ok(reasons.includes('close_1008') && reasons.includes('JWTExpired'), 'the catalogue is read')
+  for (const reason of reasons) {
+    t.equal(sample(text, `tuleap_realtime_refusals_total{reason="${reason}"}`), 0, reason)
+  }
+  const served = [...text.matchAll(/^tuleap_realtime_refusals_total\{reason="([^"]+)"\}/gm)]
+  t.same(
+    served.map((m) => m[1]).sort(),
+    [...reasons].sort(),
+    'no reason outside the catalogue (close_4009 has its own counter)',
+  )
+})
+
+t.test('a /ws origin refusal counts as close_1008, a too large frame as close_1009', async (t) => {
+  const relay = await startRelay(t, {
+    metrics: true,
+    allowed_origins: ['https://tuleap.example.com'],
+  })
+  await relay.open({ origin: 'https://evil.example.net' }).closed
+  const big = await relay.connect()
+  big.ws.send('x'.repeat(relay.config.max_client_frame_bytes + 1))
+  t.equal((await big.closed).code, 1009)
+  const { text } = await relay.request('GET', '/metrics')
+  t.equal(sample(text, 'tuleap_realtime_refusals_total{reason="close_1008"}'), 1)
+  t.equal(sample(text, 'tuleap_realtime_refusals_total{reason="close_1009"}'), 1)
 })

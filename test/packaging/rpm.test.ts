@@ -130,6 +130,7 @@ t.test('the RPM', { skip }, async (t) => {
   const requires = rpmq(rpmFile, '--requires')
   t.match(requires, /^nodejs >= 1:22$/m, 'requires Node.js 22 or later (22 and 24 in service)')
   t.notMatch(requires, /bash/, 'no /bin/bash: every shipped script is POSIX sh or Node')
+  t.match(requires, /^openssl$/m, 'openssl, which `tuleap-realtime cert` runs')
   t.same(
     requires
       .split('\n')
