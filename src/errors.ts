@@ -130,6 +130,11 @@ export function closeReason(close: RefusalClose): CloseReason {
   return `close_${close.code}`
 }
 
+/** The error frame code of a refused subscriber token: JWTExpired when expired, else Unauthorized. */
+export function tokenRefusalCode(code: string): WsErrorCode {
+  return code === 'RELAY_ERR_AUTH_EXPIRED' ? 'JWTExpired' : 'Unauthorized'
+}
+
 /**
  * Why something was refused, as `tuleap_realtime_refusals_total{reason}` counts it: an
  * error code of the catalogue, a WebSocket error frame code, or a refusal close.

@@ -4,6 +4,7 @@ import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import type { StoredMessage } from '../broker/broker.js'
 import { messageOfFrame } from '../protocol/server-frames.js'
 import type { Member } from '../hub/member.js'
+import type { WsErrorCode } from '../errors.js'
 import { logRefusal } from '../log-refusal.js'
 import type { RefusalSummariser } from '../log-summary.js'
 import type { RelayMetrics } from '../metrics.js'
@@ -165,6 +166,15 @@ export class SocketIoMember implements Member, Corkable {
     if (code !== undefined) this.refused(code, reason)
     else this.log.info({ reason, nsp: this.nsp }, 'closing socket.io connection')
     this.socket.disconnect(true)
+  }
+
+  /**
+   * A refused subscription or token event, counted under the error frame code /ws would
+   * answer (`code`) and logged with the finer `reason` (a catalogue code) when there is one.
+   */
+  refusedEvent(code: WsErrorCode, detail: string, reason: string = code): void {
+    this.ctx.metrics.refused(code)
+    this.refused(reason, detail)
   }
 
   /** Log a refusal of this page (the same codes as /ws: close_4001, RateLimited...). */

@@ -1,5 +1,6 @@
 import { TokenError, type SubscriberClaims, type TokenVerifier } from '../auth/token.js'
 import type { Hub } from '../hub/hub.js'
+import { tokenRefusalCode, type WsErrorCode } from '../errors.js'
 import { normaliseRoomId } from '../protocol/message.js'
 import type { ExecutionPresences } from './test-management.js'
 import type { SocketIoMember } from './member.js'
@@ -34,13 +35,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * A refused subscription, as the historic server answered it: a socket that never
  * subscribed is disconnected (the page sees `disconnect`); one that did keeps its rooms.
  */
-function refuse(member: SocketIoMember, reason: string, detail: string): void {
-  refused(member, reason, detail)
+function refuse(member: SocketIoMember, code: WsErrorCode, detail: string, reason?: string): void {
+  member.refusedEvent(code, detail, reason)
   if (!member.countMalformed() || !member.everSubscribed) member.close(detail)
-}
-
-function refused(member: SocketIoMember, reason: string, detail: string): void {
-  member.refused(reason, detail)
 }
 
 /** A token refused: its catalogue code and the verifier's words. */
@@ -104,7 +101,12 @@ export async function onSubscription(
   }
   const claims = verify(ctx, member, data.token)
   if ('refused' in claims) {
-    refuse(member, claims.refused, `token refused: ${claims.detail}`)
+    refuse(
+      member,
+      tokenRefusalCode(claims.refused),
+      `token refused: ${claims.detail}`,
+      claims.refused,
+    )
     return
   }
   if (member.everSubscribed && uuid !== member.uuid) {
@@ -133,13 +135,17 @@ export async function onSubscription(
 export function onToken(ctx: SioSessionContext, member: SocketIoMember, data: unknown): void {
   if (member.closed || !member.authenticated) return
   if (!isObject(data)) {
-    refused(member, 'BadRequest', 'a token event must carry an object')
+    member.refusedEvent('BadRequest', 'a token event must carry an object')
     if (!member.countMalformed()) member.close('too many malformed events')
     return
   }
   const claims = verify(ctx, member, data.token)
   if ('refused' in claims) {
-    refused(member, claims.refused, `token renewal refused: ${claims.detail}`)
+    member.refusedEvent(
+      tokenRefusalCode(claims.refused),
+      `token renewal refused: ${claims.detail}`,
+      claims.refused,
+    )
     return
   }
   if (member.applyToken(claims, ctx.now())) ctx.hub.resume(member)

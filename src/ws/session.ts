@@ -1,5 +1,5 @@
 import { TokenError, type SubscriberClaims, type TokenVerifier } from '../auth/token.js'
-import { CLOSE } from '../errors.js'
+import { CLOSE, tokenRefusalCode } from '../errors.js'
 import { PONG_FRAME, tokenFrame, unsubscribedFrame } from './frames.js'
 import type { Hub } from '../hub/hub.js'
 import { isFrameError, parseClientFrame, type ClientFrame } from '../protocol/client-frames.js'
@@ -27,8 +27,7 @@ function malformed(conn: Connection, message: string, roomId?: string): void {
 /** Answer a refused token: JWTExpired for an expired one, Unauthorized otherwise. */
 function refuseToken(conn: Connection, err: unknown, roomId?: string): void {
   if (!(err instanceof TokenError)) throw err
-  const code = err.code === 'RELAY_ERR_AUTH_EXPIRED' ? 'JWTExpired' : 'Unauthorized'
-  conn.sendError(code, err.message, roomId, err.code)
+  conn.sendError(tokenRefusalCode(err.code), err.message, roomId, err.code)
 }
 
 function verify(

@@ -93,36 +93,47 @@ void t.test('a Test Management subscription watches presence and gets `presences
 })
 
 void t.test('a refused first subscription disconnects, as the historic server did', async (t) => {
-  const bad: [string, unknown][] = [
-    ['not an object', 7],
-    ['no version', { token: good(), room_id: 1, uuid: 'u' }],
-    ['no token', { nodejs_server_version: NODEJS_SERVER_VERSION, room_id: 1, uuid: 'u' }],
-    ['another version', { ...sub(1, good()), nodejs_server_version: '1.0.0' }],
-    ['version as a number', { ...sub(1, good()), nodejs_server_version: 2 }],
-    ['no room', sub(undefined, good())],
-    ['room an object', sub({}, good())],
-    ['uuid a number', sub(1, good(), 5)],
-    ['uuid empty', sub(1, good(), '')],
-    ['uuid with a control character', sub(1, good(), 'a\nb')],
-    ['uuid too long', sub(1, good(), 'u'.repeat(129))],
-    ['a bad token', sub(1, 'not-a-token')],
-    ['a token of another key', sub(1, subscriberToken(1, ['@a'], {}, `${TEST_KEY}x`))],
+  // Each counted in refusals_total under the error frame code /ws would answer.
+  const bad: [string, unknown, string][] = [
+    ['not an object', 7, 'BadRequest'],
+    ['no version', { token: good(), room_id: 1, uuid: 'u' }, 'BadRequest'],
+    [
+      'no token',
+      { nodejs_server_version: NODEJS_SERVER_VERSION, room_id: 1, uuid: 'u' },
+      'BadRequest',
+    ],
+    ['another version', { ...sub(1, good()), nodejs_server_version: '1.0.0' }, 'BadRequest'],
+    ['version as a number', { ...sub(1, good()), nodejs_server_version: 2 }, 'BadRequest'],
+    ['no room', sub(undefined, good()), 'BadRequest'],
+    ['room an object', sub({}, good()), 'BadRequest'],
+    ['uuid a number', sub(1, good(), 5), 'BadRequest'],
+    ['uuid empty', sub(1, good(), ''), 'BadRequest'],
+    ['uuid with a control character', sub(1, good(), 'a\nb'), 'BadRequest'],
+    ['uuid too long', sub(1, good(), 'u'.repeat(129)), 'BadRequest'],
+    ['a bad token', sub(1, 'not-a-token'), 'Unauthorized'],
+    [
+      'a token of another key',
+      sub(1, subscriberToken(1, ['@a'], {}, `${TEST_KEY}x`)),
+      'Unauthorized',
+    ],
   ]
-  for (const [why, data] of bad) {
+  for (const [why, data, counted] of bad) {
     const { hub, ctx } = context()
-    const { member, socket } = fakeMember()
+    const { member, socket, ctx: memberCtx } = fakeMember()
     await onSubscription(ctx, member, data)
     t.equal(socket.disconnects, 1, why)
     t.same(hub.calls, [], `${why}: nothing joined`)
     t.same(socket.emitted, [], `${why}: no event`)
+    t.same(memberCtx.refusals, [counted], `${why}: counted as ${counted}`)
   }
 })
 
 void t.test('an expired token: error-jwt, then the historic disconnect', async (t) => {
   const { hub, ctx } = context()
-  const { member, socket } = fakeMember()
+  const { member, socket, ctx: memberCtx } = fakeMember()
   await onSubscription(ctx, member, sub(1, good(1, { exp: nowS() - 60 })))
   t.same(socket.emitted, [['error-jwt', 'JWTExpired']])
+  t.same(memberCtx.refusals, ['JWTExpired'])
   t.equal(socket.disconnects, 1)
   t.same(hub.calls, [])
   const old = fakeMember()
