@@ -115,7 +115,8 @@ export async function onSubscription(
   if (member.applyToken(claims, ctx.now())) ctx.hub.resume(member)
   const presences = member.isTestManagement ? await ctx.openPresences(member, room) : null
   if (!already) {
-    // Test Management pages watch presence: leaves become `user:leave` (§7's bound applies).
+    // Test Management pages watch presence: leaves become `user:leave` (the bound of
+    // docs/protocol.md §7 applies).
     await ctx.hub.subscribe(member, room, { presence: member.isTestManagement })
   }
   // The page may have gone while the hub read history.

@@ -1,5 +1,5 @@
 /**
- * Bounded fuzzing (issue item 7): a seeded PRNG drives a few thousand random and mutated
+ * Bounded fuzzing: a seeded PRNG drives a few thousand random and mutated
  * WebSocket frames and POST /message requests at one relay. Afterwards the relay still
  * answers /health and a legitimate publish → subscribe round trip; it never answered a
  * 5xx nor closed a socket with 1011; every frame it sent was a protocol frame; and its
