@@ -58,8 +58,6 @@ export class SocketIoMember implements Member, Corkable {
   /** Whether a subscription ever succeeded (the historic server's `socket.auth`). */
   everSubscribed = false
   closed = false
-  /** The client address (behind trusted_proxies, the real one), for refusal logs. */
-  address = ''
   private malformed = 0
   private windowStart = 0
   private windowEvents = 0
@@ -73,6 +71,8 @@ export class SocketIoMember implements Member, Corkable {
     readonly socket: Socket,
     private readonly ctx: MemberContext,
     readonly log: FastifyBaseLogger,
+    /** The client address (behind trusted_proxies, the real one), for refusal logs. */
+    readonly address = '',
   ) {}
 
   /** The namespace: `/` (Kanban) or `/testmanagement`. */

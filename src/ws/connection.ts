@@ -31,6 +31,20 @@ export interface Batching {
   readonly batch: WriteBatch
 }
 
+/** Who the peer is and what the connection reports to: fixed when it is made. */
+export interface ConnectionOptions {
+  /** The client address (behind trusted_proxies, the real one), for logs. */
+  readonly address?: string
+  /**
+   * Where refusals (error frames, closes for cause) are logged, bounded per address and
+   * reason; absent: closes are logged one line each, error frames not at all.
+   */
+  readonly refusals?: RefusalSummariser
+  readonly metrics?: RelayMetrics
+  /** Production only: the socket's stream and the batch its writes join. */
+  readonly batching?: Batching
+}
+
 /**
  * A batched socket holding more than this is flushed at once rather than at the end of
  * the turn: batching is for many small frames, and what it holds must not count towards
@@ -90,13 +104,11 @@ export class Connection implements Member, Corkable {
   private graceTimer: NodeJS.Timeout | undefined
   /** Whether the stream is corked in the current batch. */
   private batched = false
-  /**
-   * Where refusals (error frames, closes for cause) are logged, bounded per address and
-   * reason, with `address`; null: closes are logged one line each, error frames not at all.
-   */
-  refusals: RefusalSummariser | null = null
-  /** The client address (behind trusted_proxies, the real one), for refusal logs. */
-  address = ''
+  /** The client address (behind trusted_proxies, the real one), for logs. */
+  readonly address: string
+  private readonly refusals: RefusalSummariser | null
+  private readonly metrics: RelayMetrics
+  private readonly batching: Batching | null
   /** Gives back this connection's unauthenticated place (max_unauthenticated_per_address). */
   private releaseUnauthenticated: (() => void) | undefined
 
@@ -110,9 +122,13 @@ export class Connection implements Member, Corkable {
     private readonly ws: Socket,
     private readonly baseLog: FastifyBaseLogger,
     private readonly limits: ConnectionLimits,
-    private readonly metrics: RelayMetrics = NO_METRICS,
-    private readonly batching: Batching | null = null,
-  ) {}
+    options: ConnectionOptions = {},
+  ) {
+    this.address = options.address ?? ''
+    this.refusals = options.refusals ?? null
+    this.metrics = options.metrics ?? NO_METRICS
+    this.batching = options.batching ?? null
+  }
 
   get userId(): number {
     return this.#userId

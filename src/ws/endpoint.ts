@@ -154,15 +154,14 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
       throw new RelayError('RELAY_ERR_HTTP_UPGRADE_REQUIRED')
     },
     wsHandler: (socket, request) => {
-      const id = nextConnectionId()
-      const conn = new Connection(id, socket, app.log, limits, metrics, {
-        stream: request.raw.socket,
-        batch,
-      })
       // request.ip: behind trusted_proxies, the client the proxy names.
       const address = plainAddress(request.ip)
-      conn.address = address
-      conn.refusals = opts.refusals
+      const conn = new Connection(nextConnectionId(), socket, app.log, limits, {
+        address,
+        refusals: opts.refusals,
+        metrics,
+        batching: { stream: request.raw.socket, batch },
+      })
       // The plugin's 'error' listener closes over the Fastify request and reply (the
       // retention above): replaced by this one, which does its job. ws emits 'error' for a
       // peer's protocol violation once it has itself started the close with the right
