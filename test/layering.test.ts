@@ -1,7 +1,8 @@
 /**
  * The folders of src/ read as the data path, and imports go one way along it: the broker
  * knows nothing of the hub, the hub nothing of the connections that carry its frames nor
- * of fastify, and the protocol's messages and frames sit below both hub and broker.
+ * of fastify, and the protocol's messages and frames sit below both hub and broker. No
+ * module of src/ needs itself to load (no import cycle, type-only imports aside).
  */
 import { posix } from 'node:path'
 import t from 'tap'
@@ -44,6 +45,39 @@ export function violations(path: string, source: string): string[] {
   return out
 }
 
+/**
+ * The relative imports of `path` loaded at run time (static ones, not `import type` or
+ * `export type`), as paths of .ts files from the repository root.
+ */
+export function valueImports(path: string, source: string): string[] {
+  const statements = source.matchAll(
+    /^\s*(?:import|export)\s+(type\s+)?(?:[^'";]*?\bfrom\s*)?['"](\.[^'"]+)['"]/gm,
+  )
+  return [...statements]
+    .filter((m) => m[1] === undefined)
+    .map((m) => resolved(path, m[2] ?? '').replace(/\.js$/, '.ts'))
+}
+
+/** Each cycle of `graph` found by a depth-first walk, as the path that closes it. */
+export function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const state = new Map<string, 'open' | 'done'>()
+  const path: string[] = []
+  const found: string[][] = []
+  const visit = (node: string): void => {
+    state.set(node, 'open')
+    path.push(node)
+    for (const next of graph.get(node) ?? []) {
+      const seen = state.get(next)
+      if (seen === 'open') found.push([...path.slice(path.indexOf(next)), next])
+      else if (seen === undefined) visit(next)
+    }
+    path.pop()
+    state.set(node, 'done')
+  }
+  for (const node of [...graph.keys()].sort()) if (!state.has(node)) visit(node)
+  return found
+}
+
 t.test('imports follow the data path', async (t) => {
   const files = sourceFiles('src/').filter((f) => f.path.endsWith('.ts'))
   for (const folder of Object.keys(FORBIDDEN)) {
@@ -54,6 +88,16 @@ t.test('imports follow the data path', async (t) => {
   }
   t.same(
     files.flatMap((f) => violations(f.path, f.text)),
+    [],
+  )
+})
+
+t.test('src/ has no import cycle', async (t) => {
+  const files = sourceFiles('src/').filter((f) => f.path.endsWith('.ts'))
+  const graph = new Map(files.map((f) => [f.path, valueImports(f.path, f.text)]))
+  t.ok(graph.get('src/config.ts')?.includes('src/errors.ts'), 'imports are read')
+  t.same(
+    cycles(graph).map((c) => c.join(' → ')),
     [],
   )
 })
@@ -89,4 +133,33 @@ t.test('the rule itself', async (t) => {
     'src/protocol/message.ts imports src/hub/hub.js',
   ])
   t.same(violations('src/ws/endpoint.ts', "import { Hub } from '../hub/hub.js'"), [], 'ws may')
+})
+
+t.test('the cycle finder itself', async (t) => {
+  t.same(
+    valueImports(
+      'src/a.ts',
+      [
+        "import { b } from './b.js'",
+        "import type { C } from './c.js'",
+        "export type { D } from './d.js'",
+        "export { e } from '../e.js'",
+        'import {\n  f,\n  type F,\n} from "./f.js"',
+        "import './g.js'",
+        "import fastify from 'fastify'",
+        "const h = await import('./h.js')",
+      ].join('\n'),
+    ),
+    ['src/b.ts', 'e.ts', 'src/f.ts', 'src/g.ts'],
+  )
+  const graph = new Map([
+    ['a', ['b']],
+    ['b', ['c', 'd']],
+    ['c', ['a']],
+    ['d', []],
+  ])
+  t.same(cycles(graph), [['a', 'b', 'c', 'a']])
+  t.same(cycles(new Map([['a', ['a']]])), [['a', 'a']])
+  graph.set('c', ['d'])
+  t.same(cycles(graph), [])
 })
