@@ -5,7 +5,8 @@ import { messageFrame, presenceFrame, resyncFrame } from '../../src/protocol/ser
 import type { MemberContext } from '../../src/socketio/member.js'
 import { WriteBatch } from '../../src/ws/write-batch.js'
 import { nowS } from '../helpers/tokens.js'
-import { fakeMember, stored } from './sio-fakes.js'
+import { nextStored } from '../helpers/messages.js'
+import { fakeMember } from './sio-fakes.js'
 
 const claims = (userId: number, exp: number) => ({
   userId,
@@ -16,7 +17,7 @@ const claims = (userId: number, exp: number) => ({
 void t.test('a message is written once encoded, as emit(cmd, data)', async (t) => {
   const a = fakeMember()
   const b = fakeMember()
-  const m = stored('42', 'kanban_item:move', { artifact_id: 7 })
+  const m = nextStored('42', 'kanban_item:move', { artifact_id: 7 })
   a.member.send(messageFrame(m))
   b.member.send(messageFrame(m))
   t.same(a.socket.written, ['2["kanban_item:move",{"artifact_id":7}]'])
@@ -37,20 +38,20 @@ void t.test('a WebSocket page’s writes of one turn leave together (corked)', a
       uncork: () => (stream.uncorks += 1),
     },
   })
-  member.send(messageFrame(stored('42', 'kanban:edit', 1)))
-  member.send(messageFrame(stored('42', 'kanban:edit', 2)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 1)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 2)))
   t.same(stream, { corks: 1, uncorks: 0 }, 'corked once for the turn')
   t.equal(socket.written.length, 2)
   await new Promise((resolve) => setImmediate(resolve))
   t.same(stream, { corks: 1, uncorks: 1 }, 'uncorked at the end of the turn')
-  member.send(messageFrame(stored('42', 'kanban:edit', 3)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 3)))
   t.same(stream, { corks: 2, uncorks: 1 }, 'a new turn, a new batch')
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(stream.uncorks, 2)
 })
 
 void t.test('nothing is written to a closed, disconnected or closing socket', async (t) => {
-  const m = stored('42', 'kanban:edit', 1)
+  const m = nextStored('42', 'kanban:edit', 1)
   const gone = fakeMember()
   gone.socket.connected = false
   gone.member.send(messageFrame(m))
@@ -69,10 +70,10 @@ void t.test('nothing is written to a closed, disconnected or closing socket', as
 void t.test('a slow consumer is closed and counted', async (t) => {
   const { member, socket, ctx } = fakeMember('/', { slowConsumerBytes: 100 })
   socket.conn.transport.socket.bufferedAmount = 90
-  member.send(messageFrame(stored('42', 'kanban:edit', 1)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 1)))
   t.equal(socket.written.length, 1, 'under the bound: written')
   socket.conn.writeBuffer.push({ data: 'x'.repeat(20) })
-  member.send(messageFrame(stored('42', 'kanban:edit', 2)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 2)))
   t.equal(socket.written.length, 1, 'over it: not written')
   t.equal(ctx.slow, 1)
   t.equal(socket.disconnects, 1)

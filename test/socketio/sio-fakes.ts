@@ -100,19 +100,3 @@ export function fakeMember(
   const member = new SocketIoMember(socket as unknown as Socket, ctx, silentLog)
   return { member, socket, ctx }
 }
-
-let offset = 0
-/** A stored message of room `room`. */
-export function stored(room: string, cmd: string, data: unknown): StoredMessage {
-  return {
-    room_id: room,
-    cmd,
-    data,
-    rights: null,
-    sender_user_id: null,
-    sender_uuid: null,
-    epoch: 'e',
-    offset: ++offset,
-    published_at: 0,
-  }
-}
