@@ -130,7 +130,7 @@ export function onToken(ctx: SioSessionContext, member: SocketIoMember, data: un
   if (member.closed || !member.authenticated) return
   if (!isObject(data)) {
     refused(member, 'BadRequest', 'a token event must carry an object')
-    if (!member.countMalformed()) member.close('too many malformed events')
+    if (!member.countMalformed()) member.close('too many malformed events', 'close_4000')
     return
   }
   const claims = verify(ctx, member, data.token)

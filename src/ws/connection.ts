@@ -55,18 +55,6 @@ export const BATCH_FLUSH_BYTES = 65_536
 /** ws's send options for every frame: text, shared between calls. */
 const TEXT = { binary: false } as const
 
-/** Closes that refuse the peer (what it sent or did), logged as refusals. */
-const REFUSALS: ReadonlySet<number> = new Set(
-  [
-    CLOSE.POLICY_ORIGIN,
-    CLOSE.TOO_LARGE,
-    CLOSE.MALFORMED,
-    CLOSE.UNAUTHORIZED,
-    CLOSE.RATE_LIMITED,
-    CLOSE.SERVER_FULL,
-  ].map((c) => c.code),
-)
-
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** Frame-rate window: the allowance is averaged over this many seconds. */
 const RATE_WINDOW_S = 10
@@ -183,7 +171,8 @@ export class Connection implements Member, Corkable {
    */
   ping(): void {
     if (!this.#alive) {
-      this.log.info('no pong since the previous ping: terminating')
+      // A peer that vanished (a laptop lid, a lost network) is routine: no info line each.
+      this.log.debug('no pong since the previous ping: terminating')
       this.terminate()
       return
     }
@@ -244,14 +233,27 @@ export class Connection implements Member, Corkable {
    */
   sendError(code: WsErrorCode, message: string, roomId?: string, reason: string = code): void {
     this.metrics.refused(code)
+    this.refused(reason, message, roomId)
+    this.send(errorFrame(code, message, roomId))
+  }
+
+  /**
+   * ws refused a frame of the peer (invalid UTF-8, over maxPayload, a bad opcode) and is
+   * closing the socket with its own code: logged as a refusal under ws's error code.
+   */
+  peerError(err: Error & { code?: unknown }): void {
+    this.refused(typeof err.code === 'string' ? err.code : 'socket_error', err.message)
+  }
+
+  /** Log a refusal of this peer, bounded per address and reason when there is a summariser. */
+  private refused(reason: string, detail: string, roomId?: string): void {
     logRefusal(this.refusals ?? this.refusalLog, {
       address: this.address,
       reason,
       endpoint: 'ws',
-      detail: message,
+      detail,
       ...(roomId !== undefined ? { room_id: roomId } : {}),
     })
-    this.send(errorFrame(code, message, roomId))
   }
 
   overflow(): void {
@@ -292,18 +294,11 @@ export class Connection implements Member, Corkable {
     this.clearTimers()
     if (close === CLOSE.SLOW_CONSUMER) this.metrics.slowConsumer()
     else if (close.code >= 4000) this.metrics.refused(`close_${close.code}`)
-    if (REFUSALS.has(close.code)) {
-      logRefusal(this.refusals ?? this.refusalLog, {
-        address: this.address,
-        reason: `close_${close.code}`,
-        endpoint: 'ws',
-        detail: detail ?? close.reason,
-      })
-    } else if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
-      this.log.info(
-        { close_code: close.code, reason: detail ?? close.reason },
-        'closing connection',
-      )
+    // Every close for cause, the peer's (4000, 4001, 4008...) or not (4009, 1011), is one
+    // refusal line at most, bounded per address and reason: a flood of them is not a flood
+    // of lines. Normal closes and the shutdown's 1001 are not logged.
+    if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
+      this.refused(`close_${close.code}`, detail ?? close.reason)
     }
     try {
       this.ws.close(close.code, close.reason)

@@ -168,10 +168,7 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
       // code (see errorHandler above): log it and let that close finish.
       socket.removeAllListeners('error')
       socket.on('error', (err) => {
-        conn.log.info(
-          { err: { message: err.message, code: (err as { code?: string }).code } },
-          'socket error',
-        )
+        conn.peerError(err)
         if (socket.readyState === socket.OPEN) conn.close(CLOSE.INTERNAL)
       })
       // Cross-site WebSocket hijacking: a browser page of another origin gets 1008

@@ -1,9 +1,11 @@
 /** A socket.io socket as a hub member, on a fake socket: deliveries, control frames, limits, expiry. */
 import { Clock } from '@tapjs/clock'
 import t from 'tap'
+import { RefusalSummariser } from '../../src/log-summary.js'
 import { messageFrame, presenceFrame, resyncFrame } from '../../src/protocol/server-frames.js'
-import type { MemberContext } from '../../src/socketio/member.js'
+import type { MemberContext, SocketIoMember } from '../../src/socketio/member.js'
 import { WriteBatch } from '../../src/ws/write-batch.js'
+import { recordingLog } from '../helpers/fakes.js'
 import { nowS } from '../helpers/tokens.js'
 import { nextStored } from '../helpers/messages.js'
 import { fakeMember } from './sio-fakes.js'
@@ -169,4 +171,35 @@ void t.test('a token expiring beyond the timer range is re-armed, not fired', as
   t.same(socket.emitted, [], 'after 24.8 days: re-armed')
   clock.advance(40 * 86_400_000 - (2 ** 31 - 1) + 30_000)
   t.same(socket.emitted, [['error-jwt', 'JWTExpired']])
+})
+
+void t.test('a thousand pages of one address closed for cause: six lines', async (t) => {
+  const { lines, log } = recordingLog('info')
+  const refusals = new RefusalSummariser(log)
+  t.teardown(() => refusals.close())
+  const causes: ((m: SocketIoMember) => void)[] = [
+    (m) => m.overflow(),
+    (m) => m.fail(),
+    (m) => m.send(resyncFrame('42', 'e', 9)),
+    (m) => m.close('a subscription refused (logged as such)'),
+  ]
+  let closed = 0
+  for (let i = 0; i < 1000; i++) {
+    const { member } = fakeMember('/', {}, { log, refusalLog: refusals, address: '192.0.2.9' })
+    causes[i % causes.length]!(member)
+    if (member.closed) closed += 1
+  }
+  t.equal(closed, 1000)
+  refusals.flush()
+  t.same(
+    lines.map((l) => [l.msg, l.address, l.reason, l.count]),
+    [
+      ['refused', '192.0.2.9', 'close_4009', undefined],
+      ['refused', '192.0.2.9', 'close_1011', undefined],
+      ['refused', '192.0.2.9', 'resync', undefined],
+      ['refusals summarised', '192.0.2.9', 'close_4009', 250],
+      ['refusals summarised', '192.0.2.9', 'close_1011', 250],
+      ['refusals summarised', '192.0.2.9', 'resync', 250],
+    ],
+  )
 })

@@ -343,3 +343,40 @@ t.test('refusals go to the summariser it was made with, under its address', asyn
   ])
   t.equal(lines.length, 3)
 })
+
+t.test('a thousand connections of one address failing every way: six lines', async (t) => {
+  const { lines, log: recorded } = recordingLog('info')
+  const refusals = new RefusalSummariser(recorded)
+  t.teardown(() => refusals.close())
+  const utf8 = Object.assign(new Error('Invalid UTF-8 sequence'), { code: 'WS_ERR_INVALID_UTF8' })
+  let terminated = 0
+  for (let i = 0; i < 1000; i++) {
+    const ws = new FakeSocket()
+    const conn = new Connection(nextConnectionId(), ws, recorded, LIMITS, {
+      address: '192.0.2.7',
+      refusals,
+    })
+    if (i % 3 === 0) {
+      conn.peerError(utf8)
+    } else if (i % 3 === 1) {
+      conn.close(i % 2 === 0 ? CLOSE.SLOW_CONSUMER : CLOSE.INTERNAL)
+    } else {
+      conn.ping()
+      conn.ping() // no pong in between: terminated
+      terminated += ws.terminated
+    }
+  }
+  t.equal(terminated, 333, 'silent peers terminated, at debug')
+  refusals.flush()
+  t.same(
+    lines.map((l) => [l.msg, l.address, l.reason, l.count]),
+    [
+      ['refused', '192.0.2.7', 'WS_ERR_INVALID_UTF8', undefined],
+      ['refused', '192.0.2.7', 'close_1011', undefined],
+      ['refused', '192.0.2.7', 'close_4009', undefined],
+      ['refusals summarised', '192.0.2.7', 'WS_ERR_INVALID_UTF8', 334],
+      ['refusals summarised', '192.0.2.7', 'close_1011', 167],
+      ['refusals summarised', '192.0.2.7', 'close_4009', 166],
+    ],
+  )
+})
