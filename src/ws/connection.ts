@@ -36,8 +36,8 @@ export interface ConnectionOptions {
   /** The client address (behind trusted_proxies, the real one), for logs. */
   readonly address?: string
   /**
-   * Where refusals (error frames, closes for cause) are logged, bounded per address and
-   * reason; absent: closes are logged one line each, error frames not at all.
+   * Where refusals (error frames, closes for cause, ws's frame errors) are logged, bounded
+   * per address and reason; absent, each is a line of its own (unit tests).
    */
   readonly refusals?: RefusalSummariser
   readonly metrics?: RelayMetrics
