@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import convict from 'convict'
 import { parseJsonText, quotedValueProblems } from './config-file.js'
 import { registerFormats, type FormatTypes } from './config-formats.js'
+import { ConfigError } from './errors.js'
 import { resolveKeyFile } from './key-file.js'
 
 /** The placeholder shipped in example configs; the relay refuses to start with it. */
@@ -338,14 +339,6 @@ export type Config = SchemaValue<typeof SCHEMA>
 
 /** Where messages, history and presence live: this process, or Redis shared by several nodes. */
 export type BrokerConfig = Config['broker']
-
-/** A configuration that cannot be used; the message names the key and says how to fix it. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'ConfigError'
-  }
-}
 
 /** Where the configuration comes from. */
 export interface ConfigSource {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ConfigError } from './config.js'
+import { ConfigError } from './errors.js'
 import { makeSelfSigned } from './self-signed.js'
 
 /** Development mode: where its generated files live, under the project's `ssl/`. */

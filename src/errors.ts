@@ -1,6 +1,7 @@
 /**
  * The one catalogue of coded errors (HTTP publish side) and of WebSocket close codes.
  * docs/errors.md lists these tables; test/errors.test.ts fails when they drift apart.
+ * Also the error of an unusable configuration, which stops the relay before it listens.
  */
 
 /** Every coded error the relay can answer with, and its HTTP status. */
@@ -147,3 +148,11 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   ...WS_ERROR_CODES,
   ...REFUSAL_CLOSES.map(closeReason),
 ]
+
+/** A configuration that cannot be used; the message names the key and says how to fix it. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}

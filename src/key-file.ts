@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { ConfigError } from './config.js'
+import { ConfigError } from './errors.js'
 
 /** The variable holding the key itself, and the one naming a file that holds it. */
 export const KEY_ENV = 'PRIVATE_KEY'

@@ -17,13 +17,8 @@ import { buildApp } from './app.js'
 import { BrokerStartError } from './broker/create-broker.js'
 import { UsageError, type Command, type Io } from './cli/command.js'
 import { COMMANDS, usage } from './cli/commands.js'
-import {
-  ConfigError,
-  configWarnings,
-  loadConfig,
-  type Config,
-  type ConfigSource,
-} from './config.js'
+import { configWarnings, loadConfig, type Config, type ConfigSource } from './config.js'
+import { ConfigError } from './errors.js'
 import { ensureDevSetup, projectRoot, type DevSetup } from './dev-defaults.js'
 import { keyInEnvironment } from './key-file.js'
 import { createLogger, type Logger } from './log.js'

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { ConfigError, type Config } from './config.js'
+import type { Config } from './config.js'
+import { ConfigError } from './errors.js'
 
 /** The process calls privilege dropping needs; `process` in production, a fake in tests. */
 export interface ProcessIds {

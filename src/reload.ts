@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto'
 import type { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
-import { ConfigError, loadConfig, type Config, type ConfigSource } from './config.js'
+import { loadConfig, type Config, type ConfigSource } from './config.js'
+import { ConfigError } from './errors.js'
 import type { Logger } from './log.js'
 import { readTlsFiles } from './tls.js'
 

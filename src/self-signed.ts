@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync } from 'node:fs'
-import { ConfigError } from './config.js'
+import { ConfigError } from './errors.js'
 
 /** Default names of a self-signed certificate: this host as localhost and loopback. */
 export const DEFAULT_SAN = 'DNS:localhost,IP:127.0.0.1,IP:::1'

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
-import { ConfigError, type Config } from './config.js'
+import type { Config } from './config.js'
+import { ConfigError } from './errors.js'
 
 /** The certificate and key, read once (as root, before privileges are dropped). */
 export interface TlsFiles {

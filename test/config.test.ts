@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import {
-  ConfigError,
   KEYGEN_HINT,
   configWarnings,
   loadConfig,
@@ -13,6 +12,7 @@ import {
   type Config,
   type ConfigSource,
 } from '../src/config.js'
+import { ConfigError } from '../src/errors.js'
 import { FORMATS } from '../src/config-formats.js'
 import { TEST_KEY } from './helpers/config.js'
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError } from '../src/config.js'
+import { ConfigError } from '../src/errors.js'
 import { keyInEnvironment, resolveKeyFile } from '../src/key-file.js'
 
 t.test('resolveKeyFile', async (t) => {

@@ -63,7 +63,8 @@ export interface PresenceMember {
 
 /**
  * Some node's share of a room's presence: how many members, and who, unless there are
- * more than `presence_max_members` of them (then `members` is null: bounded, §7).
+ * more than `presence_max_members` of them (then `members` is null: bounded,
+ * docs/protocol.md §7).
  */
 export interface PresenceShare {
   readonly count: number

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto'
-import { ConfigError, configWarnings, loadConfig } from '../config.js'
+import { configWarnings, loadConfig } from '../config.js'
+import { ConfigError } from '../errors.js'
 import { checkProcessIds, systemDirectory, type IdDirectory } from '../privileges.js'
 import { keyInEnvironment } from '../key-file.js'
 import { readTlsFiles } from '../tls.js'

@@ -7,17 +7,17 @@
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1
 
-/** A position in a room's history: the last message seen (§6). */
+/** A position in a room's history: the last message seen (docs/protocol.md §6). */
 export interface RoomPosition {
   readonly epoch: string
   readonly offset: number
 }
 
-/** Codes carried by `error` frames (§5.2). */
+/** Codes carried by `error` frames (docs/protocol.md §5.2). */
 export type ServerErrorCode =
   'JWTExpired' | 'Unauthorized' | 'BadRequest' | 'RoomLimit' | 'RateLimited'
 
-/** A member of a room as presence shows it: ids only (§7). */
+/** A member of a room as presence shows it: ids only (docs/protocol.md §7). */
 export interface PresenceMember {
   readonly user_id: number
   readonly uuid: string | null
@@ -205,7 +205,7 @@ export const CLOSE_ACTIONS: Readonly<Record<number, CloseAction>> = {
   4010: 'reconnect', // server full
 }
 
-/** The action for a close code (§5.4). */
+/** The action for a close code (docs/protocol.md §5.4). */
 export function closeAction(code: number): CloseAction {
   return CLOSE_ACTIONS[code] ?? 'reconnect'
 }

@@ -95,7 +95,10 @@ export class Room {
     return [...this.subs].map((s) => presenceEntry(s.member))
   }
 
-  /** This node's members as the broker shares them: the list only while it is bounded (§7). */
+  /**
+   * This node's members as the broker shares them: the list only while it is bounded
+   * (docs/protocol.md §7).
+   */
   localShare(): PresenceShare {
     const count = this.subs.size
     return { count, members: count <= this.presenceMax ? this.presenceList() : null }

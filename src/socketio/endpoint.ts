@@ -197,8 +197,8 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
   }
 
   const onConnection = (socket: Socket): void => {
-    const member = new SocketIoMember(socket, memberCtx, app.log.child({ sio: socket.id }))
-    member.address = addressOf(socket.request)
+    const log = app.log.child({ sio: socket.id })
+    const member = new SocketIoMember(socket, memberCtx, log, addressOf(socket.request))
     member.log.debug({ address: member.address, nsp: member.nsp }, 'connection opened')
     socket.use((_packet, next) => {
       if (member.countEvent(Date.now())) {

@@ -59,8 +59,6 @@ export class SocketIoMember implements Member, Corkable {
   /** Whether a subscription ever succeeded (the historic server's `socket.auth`). */
   everSubscribed = false
   closed = false
-  /** The client address (behind trusted_proxies, the real one), for refusal logs. */
-  address = ''
   private malformed = 0
   private windowStart = 0
   private windowEvents = 0
@@ -74,6 +72,8 @@ export class SocketIoMember implements Member, Corkable {
     readonly socket: Socket,
     private readonly ctx: MemberContext,
     readonly log: FastifyBaseLogger,
+    /** The client address (behind trusted_proxies, the real one), for refusal logs. */
+    readonly address = '',
   ) {}
 
   /** The namespace: `/` (Kanban) or `/testmanagement`. */
@@ -101,7 +101,7 @@ export class SocketIoMember implements Member, Corkable {
     if (conn.readyState !== 'open') return
     if (queuedBytes(conn) > this.ctx.limits.slowConsumerBytes) {
       this.ctx.metrics.slowConsumer()
-      this.close(`more than ${this.ctx.limits.slowConsumerBytes} bytes queued`)
+      this.close(`more than ${this.ctx.limits.slowConsumerBytes} bytes queued`, 'close_4009')
       return
     }
     if (this.ctx.batch && !this.corked) {
@@ -142,29 +142,31 @@ export class SocketIoMember implements Member, Corkable {
       // when told its token expired (and subscribes again); the Kanban page has no such
       // path, and on a disconnect it asks the user to reload, which is the truth.
       if (this.isTestManagement) this.socket.emit('error-jwt', 'JWTExpired')
-      else this.close('messages were lost (resync)')
+      else this.close('messages were lost', 'resync')
     }
   }
 
   overflow(): void {
     this.ctx.metrics.slowConsumer()
-    this.close('fell behind during a replay')
+    this.close('fell behind during a replay', 'close_4009')
   }
 
   fail(): void {
-    this.close('internal error')
+    this.close('internal error', 'close_1011')
   }
 
   /**
    * Close the page's whole connection, as the historic server's `disconnect('unauthorized')`
-   * did. With `code`, the close is a refusal of the peer's doing and is logged as one.
+   * did. With `code` (the /ws close code of the same cause, `close_NNNN`, or another stable
+   * reason), the close is logged as a refusal, bounded per address and reason; without, its
+   * cause was logged already and the close itself is a debug line.
    */
   close(reason: string, code?: string): void {
     if (this.closed) return
     this.closed = true
     this.clearTimers()
     if (code !== undefined) this.refused(code, reason)
-    else this.log.info({ reason, nsp: this.nsp }, 'closing socket.io connection')
+    else this.log.debug({ reason, nsp: this.nsp }, 'closing socket.io connection')
     this.socket.disconnect(true)
   }
 
@@ -261,8 +263,7 @@ export class SocketIoMember implements Member, Corkable {
     this.ctx.metrics.refused('JWTExpired')
     this.socket.emit('error-jwt', 'JWTExpired')
     this.graceTimer = setTimeout(() => {
-      this.refused('close_4001', 'token expired and not renewed')
-      this.close('token expired and not renewed')
+      this.close('token expired and not renewed', 'close_4001')
     }, this.ctx.limits.expiredGraceMs)
   }
 

@@ -122,7 +122,8 @@ export async function onSubscription(
   if (member.applyToken(claims, ctx.now())) ctx.hub.resume(member)
   const presences = member.isTestManagement ? await ctx.openPresences(member, room) : null
   if (!already) {
-    // Test Management pages watch presence: leaves become `user:leave` (§7's bound applies).
+    // Test Management pages watch presence: leaves become `user:leave` (the bound of
+    // docs/protocol.md §7 applies).
     await ctx.hub.subscribe(member, room, { presence: member.isTestManagement })
   }
   // The page may have gone while the hub read history.
@@ -136,7 +137,7 @@ export function onToken(ctx: SioSessionContext, member: SocketIoMember, data: un
   if (member.closed || !member.authenticated) return
   if (!isObject(data)) {
     member.refusedEvent('BadRequest', 'a token event must carry an object')
-    if (!member.countMalformed()) member.close('too many malformed events')
+    if (!member.countMalformed()) member.close('too many malformed events', 'close_4000')
     return
   }
   const claims = verify(ctx, member, data.token)

@@ -31,6 +31,20 @@ export interface Batching {
   readonly batch: WriteBatch
 }
 
+/** Who the peer is and what the connection reports to: fixed when it is made. */
+export interface ConnectionOptions {
+  /** The client address (behind trusted_proxies, the real one), for logs. */
+  readonly address?: string
+  /**
+   * Where refusals (error frames, closes for cause, ws's frame errors) are logged, bounded
+   * per address and reason; absent, each is a line of its own (unit tests).
+   */
+  readonly refusals?: RefusalSummariser
+  readonly metrics?: RelayMetrics
+  /** Production only: the socket's stream and the batch its writes join. */
+  readonly batching?: Batching
+}
+
 /**
  * A batched socket holding more than this is flushed at once rather than at the end of
  * the turn: batching is for many small frames, and what it holds must not count towards
@@ -78,13 +92,11 @@ export class Connection implements Member, Corkable {
   private graceTimer: NodeJS.Timeout | undefined
   /** Whether the stream is corked in the current batch. */
   private batched = false
-  /**
-   * Where refusals (error frames, closes for cause) are logged, bounded per address and
-   * reason, with `address`; null: closes are logged one line each, error frames not at all.
-   */
-  refusals: RefusalSummariser | null = null
-  /** The client address (behind trusted_proxies, the real one), for refusal logs. */
-  address = ''
+  /** The client address (behind trusted_proxies, the real one), for logs. */
+  readonly address: string
+  private readonly refusals: RefusalSummariser | null
+  private readonly metrics: RelayMetrics
+  private readonly batching: Batching | null
   /** Gives back this connection's unauthenticated place (max_unauthenticated_per_address). */
   private releaseUnauthenticated: (() => void) | undefined
 
@@ -98,9 +110,13 @@ export class Connection implements Member, Corkable {
     private readonly ws: Socket,
     private readonly baseLog: FastifyBaseLogger,
     private readonly limits: ConnectionLimits,
-    private readonly metrics: RelayMetrics = NO_METRICS,
-    private readonly batching: Batching | null = null,
-  ) {}
+    options: ConnectionOptions = {},
+  ) {
+    this.address = options.address ?? ''
+    this.refusals = options.refusals ?? null
+    this.metrics = options.metrics ?? NO_METRICS
+    this.batching = options.batching ?? null
+  }
 
   get userId(): number {
     return this.#userId
@@ -155,7 +171,8 @@ export class Connection implements Member, Corkable {
    */
   ping(): void {
     if (!this.#alive) {
-      this.log.info('no pong since the previous ping: terminating')
+      // A peer that vanished (a laptop lid, a lost network) is routine: no info line each.
+      this.log.debug('no pong since the previous ping: terminating')
       this.terminate()
       return
     }
@@ -216,14 +233,27 @@ export class Connection implements Member, Corkable {
    */
   sendError(code: WsErrorCode, message: string, roomId?: string, reason: string = code): void {
     this.metrics.refused(code)
+    this.refused(reason, message, roomId)
+    this.send(errorFrame(code, message, roomId))
+  }
+
+  /**
+   * ws refused a frame of the peer (invalid UTF-8, over maxPayload, a bad opcode) and is
+   * closing the socket with its own code: logged as a refusal under ws's error code.
+   */
+  peerError(err: Error & { code?: unknown }): void {
+    this.refused(typeof err.code === 'string' ? err.code : 'socket_error', err.message)
+  }
+
+  /** Log a refusal of this peer, bounded per address and reason when there is a summariser. */
+  private refused(reason: string, detail: string, roomId?: string): void {
     logRefusal(this.refusals ?? this.refusalLog, {
       address: this.address,
       reason,
       endpoint: 'ws',
-      detail: message,
+      detail,
       ...(roomId !== undefined ? { room_id: roomId } : {}),
     })
-    this.send(errorFrame(code, message, roomId))
   }
 
   overflow(): void {
@@ -263,19 +293,12 @@ export class Connection implements Member, Corkable {
     this.#closed = true
     this.clearTimers()
     if (close === CLOSE.SLOW_CONSUMER) this.metrics.slowConsumer()
-    if (isRefusalClose(close)) {
-      this.metrics.refused(closeReason(close))
-      logRefusal(this.refusals ?? this.refusalLog, {
-        address: this.address,
-        reason: closeReason(close),
-        endpoint: 'ws',
-        detail: detail ?? close.reason,
-      })
-    } else if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
-      this.log.info(
-        { close_code: close.code, reason: detail ?? close.reason },
-        'closing connection',
-      )
+    else if (isRefusalClose(close)) this.metrics.refused(closeReason(close))
+    // Every close for cause, the peer's (4000, 4001, 4008...) or not (4009, 1011), is one
+    // refusal line at most, bounded per address and reason: a flood of them is not a flood
+    // of lines. Normal closes and the shutdown's 1001 are not logged.
+    if (close.code !== CLOSE.GOING_AWAY.code && close.code !== CLOSE.NORMAL.code) {
+      this.refused(`close_${close.code}`, detail ?? close.reason)
     }
     try {
       this.ws.close(close.code, close.reason)

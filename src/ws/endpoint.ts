@@ -154,25 +154,21 @@ export async function wsEndpoint(app: FastifyInstance, opts: WsEndpointOptions):
       throw new RelayError('RELAY_ERR_HTTP_UPGRADE_REQUIRED')
     },
     wsHandler: (socket, request) => {
-      const id = nextConnectionId()
-      const conn = new Connection(id, socket, app.log, limits, metrics, {
-        stream: request.raw.socket,
-        batch,
-      })
       // request.ip: behind trusted_proxies, the client the proxy names.
       const address = plainAddress(request.ip)
-      conn.address = address
-      conn.refusals = opts.refusals
+      const conn = new Connection(nextConnectionId(), socket, app.log, limits, {
+        address,
+        refusals: opts.refusals,
+        metrics,
+        batching: { stream: request.raw.socket, batch },
+      })
       // The plugin's 'error' listener closes over the Fastify request and reply (the
       // retention above): replaced by this one, which does its job. ws emits 'error' for a
       // peer's protocol violation once it has itself started the close with the right
       // code (see errorHandler above): log it and let that close finish.
       socket.removeAllListeners('error')
       socket.on('error', (err) => {
-        conn.log.info(
-          { err: { message: err.message, code: (err as { code?: string }).code } },
-          'socket error',
-        )
+        conn.peerError(err)
         if (socket.readyState === socket.OPEN) conn.close(CLOSE.INTERNAL)
       })
       // Cross-site WebSocket hijacking: a browser page of another origin gets 1008

@@ -1,5 +1,6 @@
 /**
- * Medians over runs, the printed table, and the issue-7 targets checked against it.
+ * Medians over runs, the printed table, and the speed targets (docs/performance.md,
+ * "Against the targets") checked against it.
  */
 import { KINDS, KIND_LABEL, type Kind } from './common.js'
 import { lossFree, type Loss } from './scenarios.js'
@@ -30,7 +31,7 @@ export interface Row {
   readonly runs: number
 }
 
-/** A target of the issue, checked. `pass` is null when it could not be evaluated. */
+/** A speed target, checked. `pass` is null when it could not be evaluated. */
 export interface Target {
   readonly name: string
   readonly pass: boolean | null
@@ -192,7 +193,7 @@ const vsFloor = (row: Row, what: string, op: '≥' | '≤', bound: number): Targ
     bound,
   )
 
-/** The issue's targets, on the medians. */
+/** The speed targets, on the medians. */
 export function targets(m: Measurements, rows: readonly Row[]): Target[] {
   const out: Target[] = []
   for (const r of rows.filter((x) => x.metric === 'deliveries/s (bursts)')) {

@@ -168,7 +168,7 @@ async function main(): Promise<number> {
           '',
           p.mode === 'full'
             ? 'targets (median of runs):'
-            : 'targets (indicative only: not the issue sizes or run count):',
+            : "targets (indicative only: not the full run's sizes or run count):",
           targetLines(ts),
         ]),
     ...(lost.length > 0 ? ['', 'LOSS OR FAILURE:', ...lost] : []),

@@ -4,9 +4,9 @@
  * shapes the project's own documents use, and the tests fail loudly on anything else.
  */
 import { readFileSync, readdirSync } from 'node:fs'
+import { ROOT } from '../helpers/source-files.js'
 
-/** The repository root. */
-export const ROOT = new URL('../../', import.meta.url)
+export { ROOT }
 
 /** README.md and every docs/*.md, as paths relative to the repository root. */
 export function documents(): string[] {

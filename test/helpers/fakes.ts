@@ -14,6 +14,18 @@ export type { Frame } from './relay.js'
 /** A logger that writes nothing, typed as fastify's. */
 export const silentLog = pino({ level: 'silent' }) as unknown as FastifyBaseLogger
 
+/** A logger, typed as fastify's, that keeps each line it writes (from `level` up) as parsed JSON. */
+export function recordingLog(level = 'debug'): {
+  lines: Record<string, unknown>[]
+  log: FastifyBaseLogger
+} {
+  const lines: Record<string, unknown>[] = []
+  const stream = {
+    write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>),
+  }
+  return { lines, log: pino({ level }, stream) }
+}
+
 /** A command's Io that collects lines; env is empty unless given, so this process's never leaks in. */
 export function collectIo(
   env: NodeJS.ProcessEnv = {},

@@ -1,4 +1,4 @@
-/** Message factories: what a publish token carries, and what a broker stores. */
+/** Message factories: what a publish token carries (raw and parsed), and what a broker stores. */
 import type { Broker, StoredMessage } from '../../src/broker/broker.js'
 import type { Message } from '../../src/protocol/message.js'
 
@@ -28,6 +28,29 @@ export const storedMessage = (
   published_at: 0,
   ...extra,
 })
+
+let lastOffset = 0
+
+/**
+ * A stored message of `roomId`: `cmd` with `data`, at the next offset of this process (so
+ * two calls never share one), epoch e1; `extra` overrides.
+ */
+export const nextStored = (
+  roomId: string,
+  cmd: string,
+  data: unknown,
+  extra: Partial<StoredMessage> = {},
+): StoredMessage => storedMessage(++lastOffset, { room_id: roomId, cmd, data, ...extra })
+
+/**
+ * A message as a backend writes it in a publish token, before validation: only the
+ * required fields (data null); `extra` adds or overrides any field, valid or not.
+ */
+export const wireMessage = (
+  roomId: string | number,
+  cmd: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> => ({ room_id: roomId, cmd, data: null, ...extra })
 
 /** Publish `messages` on `broker`; the first one it stored (it must store one). */
 export async function firstStored(

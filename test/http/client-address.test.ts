@@ -7,7 +7,7 @@ import {
   plainAddress,
   proxyEntryProblem,
 } from '../../src/http/client-address.js'
-import { ConfigError } from '../../src/config.js'
+import { ConfigError } from '../../src/errors.js'
 import { testConfig } from '../helpers/config.js'
 import { startRelay } from '../helpers/relay.js'
 

@@ -6,27 +6,27 @@ import {
   resyncFrame,
   subscribedFrame,
 } from '../../src/protocol/server-frames.js'
+import { storedMessage } from '../helpers/messages.js'
 
 const parse = (b: Buffer): unknown => JSON.parse(b.toString('utf8'))
 
-const stored = (overrides: Partial<StoredMessage> = {}): StoredMessage => ({
-  room_id: '42',
-  cmd: 'kanban_item:move',
-  data: { artifact_id: 7, label: 'quote " backslash \\ and \u2028' },
-  rights: {
-    submitter_id: 101,
-    submitter_can_view: true,
-    submitter_only: ['@ug_9'],
-    tracker: ['@ug_1'],
-    artifact: [],
-  },
-  sender_user_id: 101,
-  sender_uuid: 'tab-a',
-  epoch: 'ep0ch',
-  offset: 19,
-  published_at: 1_767_225_600_000,
-  ...overrides,
-})
+/** A message with every field set, and data that needs escaping. */
+const stored = (overrides: Partial<StoredMessage> = {}): StoredMessage =>
+  storedMessage(19, {
+    data: { artifact_id: 7, label: 'quote " backslash \\ and \u2028' },
+    rights: {
+      submitter_id: 101,
+      submitter_can_view: true,
+      submitter_only: ['@ug_9'],
+      tracker: ['@ug_1'],
+      artifact: [],
+    },
+    sender_user_id: 101,
+    sender_uuid: 'tab-a',
+    epoch: 'ep0ch',
+    published_at: 1_767_225_600_000,
+    ...overrides,
+  })
 
 t.test('messageFrame', async (t) => {
   t.test('valid JSON with exactly the fields of docs/protocol.md §5.2', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * Bounded fuzzing (issue item 7): a seeded PRNG drives a few thousand random and mutated
+ * Bounded fuzzing: a seeded PRNG drives a few thousand random and mutated
  * WebSocket frames and POST /message requests at one relay. Afterwards the relay still
  * answers /health and a legitimate publish → subscribe round trip; it never answered a
  * 5xx nor closed a socket with 1011; every frame it sent was a protocol frame; and its
@@ -17,6 +17,7 @@ import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { WS_ERROR_CODES } from '../../src/errors.js'
 import { MAX_DATA_DEPTH } from '../../src/protocol/message.js'
 import { testCert } from '../helpers/certs.js'
+import { wireMessage } from '../helpers/messages.js'
 import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, nowS, publishToken, signRaw, subscriberToken } from '../helpers/tokens.js'
 import { sleep, within } from './hostile.js'
@@ -240,12 +241,11 @@ function wsFrame(): { data: Buffer | string; binary: boolean } {
   }
 }
 
-const message = (): Record<string, unknown> => ({
-  room_id: r.pick(ROOMS),
-  cmd: 'fuzz:valid',
-  data: { n: r.int(1000) },
-  ...(r.chance(0.5) ? { rights: kanbanRights() } : {}),
-})
+const message = (): Record<string, unknown> =>
+  wireMessage(r.pick(ROOMS), 'fuzz:valid', {
+    data: { n: r.int(1000) },
+    ...(r.chance(0.5) ? { rights: kanbanRights() } : {}),
+  })
 
 const CONTENT_TYPES = [
   'application/jwt',

@@ -106,7 +106,7 @@ export function validToken(claims: Record<string, unknown>): string {
 
 /**
  * Every hostile variant of a valid token whose claims are `claims` (exp is set here).
- * The list is the issue's: algorithms, signatures, keys, tampering, times,
+ * The families: algorithms, signatures, keys, tampering, times,
  * trust-delegating headers, JWE, encodings, duplicate keys, non-object payloads.
  */
 export function hostileTokens(claims: Record<string, unknown>): HostileToken[] {

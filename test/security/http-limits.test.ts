@@ -1,5 +1,5 @@
 /**
- * HTTP(S) limits (issue item 3): what a slow, silent or oversized client can hold. The
+ * HTTP(S) limits: what a slow, silent or oversized client can hold. The
  * configured values are read back from the server; each mechanism is then exercised over
  * real sockets, some with the server's timeout shortened for the test (Node reads those
  * at check time) so that the suite stays fast, the TLS handshake, idle and request

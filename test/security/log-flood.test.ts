@@ -9,7 +9,7 @@ import { createLogger } from '../../src/log.js'
 import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
 import { within } from '../helpers/wait.js'
-import { WRONG_KEY } from './hostile.js'
+import { maskedFrame, WRONG_KEY } from './hostile.js'
 
 function captured(): { lines: Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
   const lines: Record<string, unknown>[] = []
@@ -88,4 +88,27 @@ t.test('refused publishes, subscribes and sockets: a bounded number of lines', a
   const text = JSON.stringify(lines)
   t.notOk(text.includes(badToken.split('.')[2]!), 'no publish token')
   t.notOk(text.includes(forged.split('.')[2]!), 'no subscriber token')
+})
+
+t.test('sockets that break the framing: two lines, not one per socket', async (t) => {
+  const { lines, logger } = captured()
+  const relay = await startRelay(t, { max_unauthenticated_per_address: 1000 }, { logger })
+  // A text frame whose payload is not UTF-8: ws closes with 1007 and reports an error.
+  const payload = Buffer.from([0x7b, 0xc3, 0x28, 0x7d])
+  const SOCKETS = 50
+  for (let i = 0; i < SOCKETS; i++) {
+    const client = await relay.connect()
+    const raw = (client.ws as unknown as { _socket: { write(b: Buffer): boolean } })._socket
+    raw.write(maskedFrame(0x1, payload))
+    t.equal((await within(client.closed, 5000, '1007')).code, 1007)
+  }
+  await relay.app.close()
+  const peer = lines.filter((l) => l.address === '127.0.0.1')
+  t.same(
+    peer.map((l) => [l.msg, l.reason, l.count]),
+    [
+      ['refused', 'WS_ERR_INVALID_UTF8', undefined],
+      ['refusals summarised', 'WS_ERR_INVALID_UTF8', SOCKETS],
+    ],
+  )
 })

@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core'
 import t from 'tap'
 import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
-import { publishUnsigned } from './pages.js'
+import { hubMembers, publishUnsigned } from './pages.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const BUNDLE = fileURLToPath(
@@ -49,9 +49,7 @@ if (!existsSync(CHROMIUM)) {
         uuid: 'tab',
       })
     }, token)
-    for (let i = 0; i < 250 && relay.app.relay.hub.stats().members < 1; i++) {
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await hubMembers(relay, 1)
     await publishUnsigned(relay, {
       sender_user_id: 7,
       sender_uuid: 'other-tab',

@@ -2,17 +2,9 @@ import t from 'tap'
 import { io as ioLatest } from 'socket.io-client'
 import { io as io475 } from 'socket.io-client-4.7.5'
 import { RELAY_VERSION } from '../../src/version.js'
-import { startRelay, type TestRelay } from '../helpers/relay.js'
+import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, nowS, subscriberToken } from '../helpers/tokens.js'
-import { page, publishUnsigned, subscription, type Io } from './pages.js'
-
-async function subscribed(relay: TestRelay, roomId: string, members: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (relay.app.relay.hub.stats().members >= members) return
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  throw new Error(`room ${roomId}: fewer than ${members} members`)
-}
+import { hubMembers, page, publishUnsigned, subscription, type Io } from './pages.js'
 
 const clients: [string, Io, string[]][] = [
   ['socket.io-client 4.7.5, polling first', io475 as unknown as Io, ['polling', 'websocket']],
@@ -37,7 +29,7 @@ for (const [name, io, transports] of clients) {
       'subscription',
       subscription(42, subscriberToken(103, ['@other']), 'tab-c'),
     )
-    await subscribed(relay, '42', 3)
+    await hubMembers(relay, 3)
     const answer = await publishUnsigned(relay, {
       sender_user_id: 102,
       sender_uuid: 'tab-b',
@@ -81,7 +73,7 @@ void t.test('any JSON data: "", null, a number, an array', async (t) => {
   const relay = await startRelay(t, { allow_unsigned_loopback_publish: true })
   const p = page(t, relay, { transports: ['websocket'] })
   p.socket.emit('subscription', subscription(9, subscriberToken(1, ['@a']), 'u'))
-  await subscribed(relay, '9', 1)
+  await hubMembers(relay, 1)
   for (const data of ['', null, 0, [1, 'x']]) {
     await publishUnsigned(relay, {
       sender_user_id: 2,
@@ -168,7 +160,7 @@ void t.test('one room, both protocols: same messages, same order', async (t) => 
   })
   const sub = await ws.next()
   t.equal(sub.type, 'subscribed')
-  await subscribed(relay, '42', 2)
+  await hubMembers(relay, 2)
   for (let i = 0; i < 5; i++) {
     await publishUnsigned(relay, {
       sender_user_id: null,

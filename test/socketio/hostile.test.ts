@@ -4,7 +4,7 @@ import { WebSocket } from 'ws'
 import { testCert } from '../helpers/certs.js'
 import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
-import { page, publishUnsigned, subscription } from './pages.js'
+import { hubMembers, page, publishUnsigned, subscription } from './pages.js'
 
 const cert = testCert()
 
@@ -48,9 +48,7 @@ void t.test('hostile input never crashes the relay nor reaches other pages', asy
     subscription(42, subscriberToken(2, ['@site_active', ...groups]), 'm'),
   )
 
-  for (let i = 0; i < 100 && relay.app.relay.hub.stats().members < 2; i++) {
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  await hubMembers(relay, 2)
   await publishUnsigned(relay, {
     sender_user_id: null,
     sender_uuid: null,

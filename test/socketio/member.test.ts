@@ -1,11 +1,14 @@
 /** A socket.io socket as a hub member, on a fake socket: deliveries, control frames, limits, expiry. */
 import { Clock } from '@tapjs/clock'
 import t from 'tap'
+import { RefusalSummariser } from '../../src/log-summary.js'
 import { messageFrame, presenceFrame, resyncFrame } from '../../src/protocol/server-frames.js'
-import type { MemberContext } from '../../src/socketio/member.js'
+import type { MemberContext, SocketIoMember } from '../../src/socketio/member.js'
 import { WriteBatch } from '../../src/ws/write-batch.js'
+import { recordingLog } from '../helpers/fakes.js'
 import { nowS } from '../helpers/tokens.js'
-import { fakeMember, stored } from './sio-fakes.js'
+import { nextStored } from '../helpers/messages.js'
+import { fakeMember } from './sio-fakes.js'
 
 const claims = (userId: number, exp: number) => ({
   userId,
@@ -16,7 +19,7 @@ const claims = (userId: number, exp: number) => ({
 void t.test('a message is written once encoded, as emit(cmd, data)', async (t) => {
   const a = fakeMember()
   const b = fakeMember()
-  const m = stored('42', 'kanban_item:move', { artifact_id: 7 })
+  const m = nextStored('42', 'kanban_item:move', { artifact_id: 7 })
   a.member.send(messageFrame(m))
   b.member.send(messageFrame(m))
   t.same(a.socket.written, ['2["kanban_item:move",{"artifact_id":7}]'])
@@ -37,20 +40,20 @@ void t.test('a WebSocket page’s writes of one turn leave together (corked)', a
       uncork: () => (stream.uncorks += 1),
     },
   })
-  member.send(messageFrame(stored('42', 'kanban:edit', 1)))
-  member.send(messageFrame(stored('42', 'kanban:edit', 2)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 1)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 2)))
   t.same(stream, { corks: 1, uncorks: 0 }, 'corked once for the turn')
   t.equal(socket.written.length, 2)
   await new Promise((resolve) => setImmediate(resolve))
   t.same(stream, { corks: 1, uncorks: 1 }, 'uncorked at the end of the turn')
-  member.send(messageFrame(stored('42', 'kanban:edit', 3)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 3)))
   t.same(stream, { corks: 2, uncorks: 1 }, 'a new turn, a new batch')
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(stream.uncorks, 2)
 })
 
 void t.test('nothing is written to a closed, disconnected or closing socket', async (t) => {
-  const m = stored('42', 'kanban:edit', 1)
+  const m = nextStored('42', 'kanban:edit', 1)
   const gone = fakeMember()
   gone.socket.connected = false
   gone.member.send(messageFrame(m))
@@ -69,10 +72,10 @@ void t.test('nothing is written to a closed, disconnected or closing socket', as
 void t.test('a slow consumer is closed and counted', async (t) => {
   const { member, socket, ctx } = fakeMember('/', { slowConsumerBytes: 100 })
   socket.conn.transport.socket.bufferedAmount = 90
-  member.send(messageFrame(stored('42', 'kanban:edit', 1)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 1)))
   t.equal(socket.written.length, 1, 'under the bound: written')
   socket.conn.writeBuffer.push({ data: 'x'.repeat(20) })
-  member.send(messageFrame(stored('42', 'kanban:edit', 2)))
+  member.send(messageFrame(nextStored('42', 'kanban:edit', 2)))
   t.equal(socket.written.length, 1, 'over it: not written')
   t.equal(ctx.slow, 1)
   t.equal(socket.disconnects, 1)
@@ -168,4 +171,35 @@ void t.test('a token expiring beyond the timer range is re-armed, not fired', as
   t.same(socket.emitted, [], 'after 24.8 days: re-armed')
   clock.advance(40 * 86_400_000 - (2 ** 31 - 1) + 30_000)
   t.same(socket.emitted, [['error-jwt', 'JWTExpired']])
+})
+
+void t.test('a thousand pages of one address closed for cause: six lines', async (t) => {
+  const { lines, log } = recordingLog('info')
+  const refusals = new RefusalSummariser(log)
+  t.teardown(() => refusals.close())
+  const causes: ((m: SocketIoMember) => void)[] = [
+    (m) => m.overflow(),
+    (m) => m.fail(),
+    (m) => m.send(resyncFrame('42', 'e', 9)),
+    (m) => m.close('a subscription refused (logged as such)'),
+  ]
+  let closed = 0
+  for (let i = 0; i < 1000; i++) {
+    const { member } = fakeMember('/', {}, { log, refusalLog: refusals, address: '192.0.2.9' })
+    causes[i % causes.length]!(member)
+    if (member.closed) closed += 1
+  }
+  t.equal(closed, 1000)
+  refusals.flush()
+  t.same(
+    lines.map((l) => [l.msg, l.address, l.reason, l.count]),
+    [
+      ['refused', '192.0.2.9', 'close_4009', undefined],
+      ['refused', '192.0.2.9', 'close_1011', undefined],
+      ['refused', '192.0.2.9', 'resync', undefined],
+      ['refusals summarised', '192.0.2.9', 'close_4009', 250],
+      ['refusals summarised', '192.0.2.9', 'close_1011', 250],
+      ['refusals summarised', '192.0.2.9', 'resync', 250],
+    ],
+  )
 })

@@ -7,14 +7,13 @@ import t from 'tap'
 import { startRedis } from '../helpers/redis.js'
 import { startRelay, type TestRelay } from '../helpers/relay.js'
 import { kanbanRights, subscriberToken } from '../helpers/tokens.js'
-import { page, publishUnsigned, subscription } from './pages.js'
+import { sleep } from '../helpers/wait.js'
+import { hubMembers, page, publishUnsigned, subscription } from './pages.js'
 
 async function members(relay: TestRelay, n: number): Promise<void> {
-  for (let i = 0; i < 250 && relay.app.relay.hub.stats().members < n; i++) {
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  await hubMembers(relay, n)
   // A Kanban page gets no answer to its subscription: give the Redis subscribe its turn.
-  await new Promise((r) => setTimeout(r, 300))
+  await sleep(300)
 }
 
 void t.test('two nodes on Redis: Kanban and Test Management pages', async (t) => {

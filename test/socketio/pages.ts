@@ -2,6 +2,7 @@
 import { io as ioLatest, type Socket as ClientSocket } from 'socket.io-client'
 import { testCert } from '../helpers/certs.js'
 import type { Teardown, TestRelay } from '../helpers/relay.js'
+import { until } from '../helpers/wait.js'
 
 const cert = testCert()
 /** A socket.io-client `io` function (latest or 4.7.5). */
@@ -75,4 +76,12 @@ export function subscription(roomId: number | string, token: string, uuid: strin
 /** Tuleap's historic unsigned publish, from loopback. */
 export function publishUnsigned(relay: Pick<TestRelay, 'post'>, message: Record<string, unknown>) {
   return relay.post(JSON.stringify(message), 'application/json')
+}
+
+/**
+ * Resolves once `relay`'s hub counts at least `n` members: a Kanban page gets no answer
+ * to its subscription, so this is how a test knows it is in.
+ */
+export function hubMembers(relay: Pick<TestRelay, 'app'>, n: number): Promise<void> {
+  return until(`${n} members on the hub`, () => relay.app.relay.hub.stats().members >= n)
 }

@@ -13,7 +13,8 @@ import {
 import { ExecutionPresences } from '../../src/socketio/test-management.js'
 import { TEST_KEY } from '../helpers/config.js'
 import { nowS, subscriberToken } from '../helpers/tokens.js'
-import { fakeMember, stored } from './sio-fakes.js'
+import { nextStored } from '../helpers/messages.js'
+import { fakeMember } from './sio-fakes.js'
 
 /** The hub calls the session makes, recorded. */
 class FakeHub {
@@ -41,7 +42,7 @@ function context(maxRooms = 2) {
   const hub = new FakeHub()
   const state = new ExecutionPresences()
   state.apply(
-    stored('testmanagement_5', 'testmanagement_user:presence', {
+    nextStored('testmanagement_5', 'testmanagement_user:presence', {
       presence: { execution_id: 10, uuid: 'ux', remove_from: '', user: { id: 9 } },
     }),
   )

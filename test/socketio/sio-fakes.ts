@@ -1,6 +1,8 @@
 /** Fakes of socket.io's server socket and of a member's context, for the socket.io unit tests. */
+import type { FastifyBaseLogger } from 'fastify'
 import type { Socket } from 'socket.io'
 import type { StoredMessage } from '../../src/broker/broker.js'
+import type { RefusalSummariser } from '../../src/log-summary.js'
 import { SocketIoMember, type MemberContext } from '../../src/socketio/member.js'
 import { encodeEvent, type EncodedEvent } from '../../src/socketio/packets.js'
 import { silentLog } from '../helpers/fakes.js'
@@ -94,25 +96,11 @@ export function fakeContext(limits: Partial<MemberContext['limits']> = {}): Fake
 export function fakeMember(
   nsp = '/',
   limits: Partial<MemberContext['limits']> = {},
+  logging: { log?: FastifyBaseLogger; refusalLog?: RefusalSummariser; address?: string } = {},
 ): { member: SocketIoMember; socket: FakeIoSocket; ctx: FakeContext } {
   const socket = new FakeIoSocket(nsp)
-  const ctx = fakeContext(limits)
-  const member = new SocketIoMember(socket as unknown as Socket, ctx, silentLog)
+  const ctx = Object.assign(fakeContext(limits), { refusalLog: logging.refusalLog ?? null })
+  const log = logging.log ?? silentLog
+  const member = new SocketIoMember(socket as unknown as Socket, ctx, log, logging.address)
   return { member, socket, ctx }
-}
-
-let offset = 0
-/** A stored message of room `room`. */
-export function stored(room: string, cmd: string, data: unknown): StoredMessage {
-  return {
-    room_id: room,
-    cmd,
-    data,
-    rights: null,
-    sender_user_id: null,
-    sender_uuid: null,
-    epoch: 'e',
-    offset: ++offset,
-    published_at: 0,
-  }
 }

@@ -6,19 +6,10 @@ import {
   ExecutionPresences,
   PRESENCE_CMD,
 } from '../../src/socketio/test-management.js'
+import { nextStored } from '../helpers/messages.js'
 
-let offset = 0
-const message = (cmd: string, data: unknown, epoch = 'e1'): StoredMessage => ({
-  room_id: 'testmanagement_5',
-  cmd,
-  data,
-  rights: null,
-  sender_user_id: null,
-  sender_uuid: null,
-  epoch,
-  offset: ++offset,
-  published_at: 0,
-})
+const message = (cmd: string, data: unknown): StoredMessage =>
+  nextStored('testmanagement_5', cmd, data)
 const presence = (uuid: string, execution: unknown, from: unknown, user: object = { id: 1 }) =>
   message(PRESENCE_CMD, { presence: { execution_id: execution, uuid, remove_from: from, user } })
 

@@ -5,9 +5,10 @@
 import t, { type Test } from 'tap'
 import type { SubscriberClaims } from '../../src/auth/token.js'
 import { CLOSE } from '../../src/errors.js'
+import { RefusalSummariser } from '../../src/log-summary.js'
 import { BATCH_FLUSH_BYTES, Connection, nextConnectionId } from '../../src/ws/connection.js'
 import { WriteBatch } from '../../src/ws/write-batch.js'
-import { FakeSocket, silentLog } from '../helpers/fakes.js'
+import { FakeSocket, recordingLog, silentLog } from '../helpers/fakes.js'
 import { sleep, until as waitUntil } from '../helpers/wait.js'
 
 const log = silentLog
@@ -232,10 +233,11 @@ t.test('batching: one cork per turn, flushed after it or once it holds enough', 
     ws,
     log,
     { ...LIMITS, slowConsumerBytes: 1 << 20 },
-    undefined,
     {
-      stream: { cork: () => void (stream.corks += 1), uncork: () => void (stream.uncorks += 1) },
-      batch,
+      batching: {
+        stream: { cork: () => void (stream.corks += 1), uncork: () => void (stream.uncorks += 1) },
+        batch,
+      },
     },
   )
   t.teardown(() => {
@@ -277,10 +279,11 @@ t.test('batching holds less than half of slow_consumer_bytes', async (t) => {
     ws,
     log,
     { ...LIMITS, slowConsumerBytes: 1000 },
-    undefined,
     {
-      stream: { cork: () => undefined, uncork: () => void (uncorks += 1) },
-      batch: new WriteBatch(),
+      batching: {
+        stream: { cork: () => undefined, uncork: () => void (uncorks += 1) },
+        batch: new WriteBatch(),
+      },
     },
   )
   t.teardown(() => {
@@ -318,4 +321,62 @@ t.test('ping: a peer that answered is pinged, a silent one terminated', async (t
   t.equal(ws.terminated, 1, 'no answer to the previous ping')
   conn.terminate()
   t.equal(ws.terminated, 2, 'terminate() destroys the socket at once')
+})
+
+t.test('refusals go to the summariser it was made with, under its address', async (t) => {
+  const { lines, log: summaryLog } = recordingLog()
+  const refusals = new RefusalSummariser(summaryLog)
+  t.teardown(() => refusals.close())
+  const conn = new Connection(nextConnectionId(), new FakeSocket(), log, LIMITS, {
+    address: '192.0.2.7',
+    refusals,
+  })
+  t.equal(conn.address, '192.0.2.7')
+  conn.sendError('BadRequest', 'not JSON')
+  conn.sendError('BadRequest', 'not JSON')
+  conn.close(CLOSE.MALFORMED)
+  refusals.flush()
+  t.match(lines, [
+    { msg: 'refused', address: '192.0.2.7', reason: 'BadRequest', endpoint: 'ws' },
+    { msg: 'refused', address: '192.0.2.7', reason: 'close_4000', endpoint: 'ws' },
+    { msg: 'refusals summarised', address: '192.0.2.7', reason: 'BadRequest', count: 2 },
+  ])
+  t.equal(lines.length, 3)
+})
+
+t.test('a thousand connections of one address failing every way: six lines', async (t) => {
+  const { lines, log: recorded } = recordingLog('info')
+  const refusals = new RefusalSummariser(recorded)
+  t.teardown(() => refusals.close())
+  const utf8 = Object.assign(new Error('Invalid UTF-8 sequence'), { code: 'WS_ERR_INVALID_UTF8' })
+  let terminated = 0
+  for (let i = 0; i < 1000; i++) {
+    const ws = new FakeSocket()
+    const conn = new Connection(nextConnectionId(), ws, recorded, LIMITS, {
+      address: '192.0.2.7',
+      refusals,
+    })
+    if (i % 3 === 0) {
+      conn.peerError(utf8)
+    } else if (i % 3 === 1) {
+      conn.close(i % 2 === 0 ? CLOSE.SLOW_CONSUMER : CLOSE.INTERNAL)
+    } else {
+      conn.ping()
+      conn.ping() // no pong in between: terminated
+      terminated += ws.terminated
+    }
+  }
+  t.equal(terminated, 333, 'silent peers terminated, at debug')
+  refusals.flush()
+  t.same(
+    lines.map((l) => [l.msg, l.address, l.reason, l.count]),
+    [
+      ['refused', '192.0.2.7', 'WS_ERR_INVALID_UTF8', undefined],
+      ['refused', '192.0.2.7', 'close_1011', undefined],
+      ['refused', '192.0.2.7', 'close_4009', undefined],
+      ['refusals summarised', '192.0.2.7', 'WS_ERR_INVALID_UTF8', 334],
+      ['refusals summarised', '192.0.2.7', 'close_1011', 167],
+      ['refusals summarised', '192.0.2.7', 'close_4009', 166],
+    ],
+  )
 })
