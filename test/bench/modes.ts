@@ -6,13 +6,13 @@
 import { existsSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import { KIND_LABEL, say, type Kind } from './common.js'
+import { KIND_LABEL, say, sleep, type Kind } from './common.js'
 import { fanOutSeries, type FanOutResult } from './fanout.js'
 import { heapGrowth, heapText, heapTotals } from './heap.js'
 import type { BenchParams, Scenario } from './params.js'
 import { profileText, summariseProfile } from './profile.js'
 import { median, type Measurements } from './report.js'
-import { lossFree, setUp, tearDown, type BenchEnv, type Loss } from './scenarios.js'
+import { lossFree, sampleAll, setUp, tearDown, type BenchEnv, type Loss } from './scenarios.js'
 import { manyRooms, throughput, type BurstResult } from './workloads.js'
 
 const kb = (b: number): string => `${(b / 1024).toFixed(1)} KB`
@@ -90,10 +90,19 @@ export async function measure(
   }
 }
 
+/**
+ * How long `--idle` watches the server's CPU with every subscriber connected and nothing
+ * published: what holding the connections costs (the heartbeat's pings and pongs).
+ */
+const IDLE_CPU_MS = 10_000
+
 /** `--heap` and `--idle`: idle subscribers only; with `--heap`, what each one holds. */
 export async function memoryMode(p: BenchParams, env: BenchEnv): Promise<string> {
   const parts: string[] = []
-  const perConn: Record<string, { rss: number[]; heap: number[]; external: number[] }> = {}
+  const perConn: Record<
+    string,
+    { rss: number[]; heap: number[]; external: number[]; cpu: number[] }
+  > = {}
   const n = p.idleSubscribers
   for (let run = 0; run < p.runs; run++) {
     for (const kind of rotate(p.kinds, run)) {
@@ -105,15 +114,20 @@ export async function memoryMode(p: BenchParams, env: BenchEnv): Promise<string>
         publisherSockets: 1,
       }
       const s = await setUp(env, kind, layout, `idle-run${run + 1}`)
+      const cpuBefore = await sampleAll(s.servers, false)
+      await sleep(IDLE_CPU_MS)
+      const cpuAfter = await sampleAll(s.servers, false)
       await tearDown(s)
       const { before, after } = s.idle
       const c = Math.max(1, s.subscribers)
-      const mine = (perConn[kind] ??= { rss: [], heap: [], external: [] })
+      const mine = (perConn[kind] ??= { rss: [], heap: [], external: [], cpu: [] })
       mine.rss.push((after.rss - before.rss) / c)
       mine.heap.push((after.heapUsed - before.heapUsed) / c)
       mine.external.push((after.external - before.external) / c)
+      // Percent of one core.
+      mine.cpu.push(((cpuAfter.cpuUs - cpuBefore.cpuUs) / (IDLE_CPU_MS * 1000)) * 100)
       say(
-        `run ${run + 1}/${p.runs} idle ${KIND_LABEL[kind]}, ${s.subscribers} subscribed: RSS ${kb(mine.rss.at(-1) ?? 0)}/conn, heapUsed ${kb(mine.heap.at(-1) ?? 0)}/conn, external ${kb(mine.external.at(-1) ?? 0)}/conn, connected in ${(s.connectMs / 1000).toFixed(1)} s${s.failures.connect > 0 ? `, ${s.failures.connect} failed to connect` : ''}`,
+        `run ${run + 1}/${p.runs} idle ${KIND_LABEL[kind]}, ${s.subscribers} subscribed: RSS ${kb(mine.rss.at(-1) ?? 0)}/conn, heapUsed ${kb(mine.heap.at(-1) ?? 0)}/conn, external ${kb(mine.external.at(-1) ?? 0)}/conn, server CPU at rest ${(mine.cpu.at(-1) ?? 0).toFixed(1)} % of a core, connected in ${(s.connectMs / 1000).toFixed(1)} s${s.failures.connect > 0 ? `, ${s.failures.connect} failed to connect` : ''}`,
       )
       const files = env.snapshots?.(kind)
       if (!files) continue
@@ -125,7 +139,7 @@ export async function memoryMode(p: BenchParams, env: BenchEnv): Promise<string>
   }
   const medians = Object.entries(perConn).map(
     ([kind, v]) =>
-      `${KIND_LABEL[kind as Kind].padEnd(10)} RSS ${kb(median(v.rss))}/conn, heapUsed ${kb(median(v.heap))}/conn, external ${kb(median(v.external))}/conn (median of ${v.rss.length}; RSS runs: ${v.rss.map((x) => (x / 1024).toFixed(1)).join(', ')})`,
+      `${KIND_LABEL[kind as Kind].padEnd(10)} RSS ${kb(median(v.rss))}/conn, heapUsed ${kb(median(v.heap))}/conn, external ${kb(median(v.external))}/conn, CPU at rest ${median(v.cpu).toFixed(1)} % of a core (median of ${v.rss.length}; RSS runs: ${v.rss.map((x) => (x / 1024).toFixed(1)).join(', ')})`,
   )
   return [
     `idle memory per subscribed connection, ${n} connections:`,
