@@ -26,6 +26,8 @@ export interface BenchParams {
   readonly maxSubscribers: number
   /** Idle subscribers for `--heap` and `--idle`. */
   readonly idleSubscribers: number
+  /** Extra Node.js flags for every server child (`--node-flags`), e.g. `--trace-gc`. */
+  readonly serverNodeFlags: readonly string[]
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -49,7 +51,10 @@ export const USAGE = `usage: npm run bench -- [options]
   --heap [N]           relay and floor with N idle subscribers (default 2,000), heap snapshot
                        before and after connecting; prints what each connection holds
   --idle [N]           idle memory only: N subscribers (default 10,000), --runs (default 3),
-                       --kinds (default relay,floor); no publishing
+                       --kinds (default relay,floor); no publishing; and the server's CPU
+                       at rest for 10 s (the heartbeat's cost)
+  --node-flags="..."   extra Node.js flags for the server children, e.g. "--trace-gc"
+                       (each server's log is in bench-results/logs/)
 Results: bench-results/bench-<mode>-<time>.json and .txt. Exit 1 on any loss or failure, 2 when a
 target fails (full runs only).`
 
@@ -101,6 +106,7 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
       heap: { type: 'boolean', default: false },
       idle: { type: 'boolean', default: false },
       rooms: { type: 'string' },
+      'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -167,5 +173,6 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
       ? idleN
       : Math.max(...fanOut.map((f) => f.n), manyRooms.rooms * manyRooms.perRoom),
     idleSubscribers: idleN,
+    serverNodeFlags: values['node-flags']?.split(/\s+/).filter((f) => f !== '') ?? [],
   }
 }

@@ -76,10 +76,12 @@ function environment(
     here,
     logDir,
     connectConcurrency: 16,
-    serverFlags: (kind, tag) =>
-      p.mode === 'profile'
+    serverFlags: (kind, tag) => [
+      ...p.serverNodeFlags,
+      ...(p.mode === 'profile'
         ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profileName(kind, tag)}`]
-        : [],
+        : []),
+    ],
     ...(p.mode === 'heap'
       ? {
           snapshots: (kind: Kind) => ({
