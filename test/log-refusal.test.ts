@@ -3,11 +3,10 @@
  * function; connections open and close at debug; and no token, key or signature ever
  * reaches the log, even at debug (docs/operations.md, "Logs").
  */
-import { Writable } from 'node:stream'
 import t from 'tap'
-import { createLogger } from '../src/log.js'
 import { logRefusal } from '../src/log-refusal.js'
 import { TEST_KEY } from './helpers/config.js'
+import { logSink } from './helpers/logs.js'
 import { startRelay } from './helpers/relay.js'
 import { nowS, publishToken, subscriberToken } from './helpers/tokens.js'
 import { page, subscription } from './socketio/pages.js'
@@ -15,24 +14,8 @@ import { until } from './helpers/wait.js'
 
 const OTHER_KEY = 'another-key-that-is-not-the-relay-key-0123456789abcdef0123456789abcdef'
 
-/** A logger at `level` whose JSON lines are kept. */
-function sink(level: string) {
-  const lines: Record<string, unknown>[] = []
-  let text = ''
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString()
-      for (const line of chunk.toString().split('\n')) {
-        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      }
-      done()
-    },
-  })
-  return { logger: createLogger(level, stream), lines, text: () => text }
-}
-
 t.test('logRefusal: one info line, bounded detail', async (t) => {
-  const { logger, lines } = sink('info')
+  const { logger, lines } = logSink('info')
   logRefusal(logger, {
     address: '192.0.2.1',
     reason: 'RELAY_ERR_AUTH_INVALID',
@@ -60,7 +43,7 @@ t.test('logRefusal: one info line, bounded detail', async (t) => {
 })
 
 t.test('refusals of every door are logged; no secret ever is', async (t) => {
-  const { logger, lines, text } = sink('debug')
+  const { logger, lines, text } = logSink('debug')
   const relay = await startRelay(t, { log_level: 'debug' }, { logger })
   const refusals = () => lines.filter((l) => l.msg === 'refused')
 

@@ -3,32 +3,18 @@
  * written as a bounded number of lines, each naming the client address (the real one
  * behind a trusted proxy) and never a token.
  */
-import { Writable } from 'node:stream'
 import t from 'tap'
-import { createLogger } from '../../src/log.js'
+import { logSink } from '../helpers/logs.js'
 import { startRelay } from '../helpers/relay.js'
 import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
 import { within } from '../helpers/wait.js'
 import { maskedFrame, WRONG_KEY } from './hostile.js'
 
-function captured(): { lines: Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) {
-        if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      }
-      done()
-    },
-  })
-  return { lines, logger: createLogger('info', stream) }
-}
-
 const message = { room_id: '42', cmd: 'kanban_item:move', data: {}, rights: kanbanRights() }
 const REFUSALS = 200
 
 t.test('refused publishes, subscribes and sockets: a bounded number of lines', async (t) => {
-  const { lines, logger } = captured()
+  const { lines, logger } = logSink()
   const relay = await startRelay(
     t,
     {
@@ -91,7 +77,7 @@ t.test('refused publishes, subscribes and sockets: a bounded number of lines', a
 })
 
 t.test('sockets that break the framing: two lines, not one per socket', async (t) => {
-  const { lines, logger } = captured()
+  const { lines, logger } = logSink()
   const relay = await startRelay(t, { max_unauthenticated_per_address: 1000 }, { logger })
   // A text frame whose payload is not UTF-8: ws closes with 1007 and reports an error.
   const payload = Buffer.from([0x7b, 0xc3, 0x28, 0x7d])

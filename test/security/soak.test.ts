@@ -1,13 +1,17 @@
 /**
  * A bounded soak: every hostile shape of this suite at once (stray Upgrade requests, room
- * floods, unauthenticated sockets, bad publishes, a rate-limit flood) alongside
- * legitimate subscribers and a legitimate publisher. Every legitimate message arrives, in
- * order, and once it is over the relay's file descriptors and heap are back where they
- * started (the relay runs in this process: /proc/self/fd counts both ends).
+ * floods, unauthenticated sockets, bad publishes, a rate-limit flood, requests without
+ * Host, token frames before any subscribe) alongside legitimate subscribers and a
+ * legitimate publisher. Every legitimate message arrives, in order; the log stays a
+ * bounded number of lines without a token or key in it; and once it is over the relay's
+ * file descriptors and heap are back where they started (the relay runs in this process:
+ * /proc/self/fd counts both ends).
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
+import { TEST_KEY } from '../helpers/config.js'
+import { logSink } from '../helpers/logs.js'
 import { startRelay, type TestClient } from '../helpers/relay.js'
 import { kanbanRights, publishToken, subscriberToken } from '../helpers/tokens.js'
 import { until, within } from '../helpers/wait.js'
@@ -27,18 +31,26 @@ async function settled(): Promise<{ heap: number; fds: number }> {
 
 const LEGIT_MESSAGES = 60
 const SUBSCRIBERS = 3
+const PROTOCOL_ROUNDS = 30
+/** About 500 refusals of eight kinds from a handful of addresses: a few summaries (7 seen). */
+const MAX_LOG_LINES = 20
 
 t.test('hostile traffic alongside legitimate traffic', async (t) => {
   // It takes 4 to 10 s; every wait inside is bounded too. Two minutes, well inside tap's
   // per-file 180 s, fails a run that hangs instead of letting tap kill the file.
   t.setTimeout(120_000)
-  const relay = await startRelay(t, {
-    trusted_proxies: ['127.0.0.1'],
-    publish_rate_per_minute: 200,
-    max_unauthenticated_per_address: 5,
-    max_frames_per_second: 1000,
-    max_rooms_per_connection: 101,
-  })
+  const log = logSink()
+  const relay = await startRelay(
+    t,
+    {
+      trusted_proxies: ['127.0.0.1'],
+      publish_rate_per_minute: 200,
+      max_unauthenticated_per_address: 5,
+      max_frames_per_second: 1000,
+      max_rooms_per_connection: 101,
+    },
+    { logger: log.logger },
+  )
   const backend = { 'x-forwarded-for': '10.0.0.1' }
   const attacker = { 'x-forwarded-for': '10.0.0.66' }
   const token = subscriberToken(101, ['@site_active'])
@@ -122,6 +134,34 @@ t.test('hostile traffic alongside legitimate traffic', async (t) => {
     return statuses
   })()
 
+  const protocolLetter = (async () => {
+    const answers: string[] = []
+    for (let i = 0; i < PROTOCOL_ROUNDS; i++) {
+      const r = await rawExchange(
+        { app: relay.app, port: relay.port, tls: true },
+        'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n',
+        5000,
+      )
+      answers.push(
+        /^HTTP\/1\.1 400 [^]*"error":"RELAY_ERR_HTTP_BAD_REQUEST"/.test(r.received)
+          ? 'no Host: 400'
+          : r.received.slice(0, 40),
+      )
+      // Its own address: the attacker's is at max_unauthenticated_per_address meanwhile.
+      const c = await relay.connect({ headers: { 'x-forwarded-for': '10.0.0.77' } })
+      c.send({ type: 'token', token })
+      const f = await c.next(10_000)
+      answers.push(
+        f.type === 'error' && f.code === 'BadRequest'
+          ? 'token first: BadRequest'
+          : JSON.stringify(f),
+      )
+      c.close()
+      await c.closed
+    }
+    return answers
+  })()
+
   await legit
   await strayUpgrades
   await roomFlood
@@ -129,6 +169,13 @@ t.test('hostile traffic alongside legitimate traffic', async (t) => {
   const statuses = await badPublishes
   t.equal(statuses.get(401), 200, 'bad publishes: 401 within the refused budget')
   t.equal(statuses.get(429), 100, 'then 429')
+  const answers = await protocolLetter
+  t.equal(answers.filter((a) => a === 'no Host: 400').length, PROTOCOL_ROUNDS, 'no Host: 400')
+  t.equal(
+    answers.filter((a) => a === 'token first: BadRequest').length,
+    PROTOCOL_ROUNDS,
+    'a token frame before any subscribe: BadRequest',
+  )
 
   for (const [n, c] of subscribers.entries()) {
     const got: number[] = []
@@ -142,6 +189,12 @@ t.test('hostile traffic alongside legitimate traffic', async (t) => {
   }
   await until('every connection is gone', () => relay.app.relay.connections.size === 0)
   t.same(relay.app.relay.hub.stats(), { rooms: 0, members: 0 }, 'no room left in the hub')
+
+  // Each refusal above is at most a line per address, reason and interval.
+  t.ok(log.lines.length <= MAX_LOG_LINES, `${log.lines.length} log lines`)
+  const text = log.text()
+  t.notOk(text.includes(token.split('.')[2]!), 'no subscriber token signature in the log')
+  t.notOk(text.includes(TEST_KEY), 'no key in the log')
 
   const end = await settled()
   t.ok(end.fds <= start.fds + 2, `file descriptors ${start.fds} → ${end.fds}`)
