@@ -126,6 +126,11 @@ export function isRefusalClose(close: Close): close is RefusalClose {
 /** The `close_NNNN` reason a refusal close is counted and logged under. */
 export type CloseReason = `close_${RefusalClose['code']}`
 
+/** Whether `reason` names a refusal close (`close_4001`...), as socket.io pages' closes do. */
+export function isRefusalCloseReason(reason: string): reason is CloseReason {
+  return REFUSAL_CLOSES.some((close) => closeReason(close) === reason)
+}
+
 /** The reason of a refusal close. */
 export function closeReason(close: RefusalClose): CloseReason {
   return `close_${close.code}`

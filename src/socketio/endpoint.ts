@@ -1,4 +1,3 @@
-import { logRefusal } from '../log-refusal.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Server as EngineServer, type AttachOptions, type ServerOptions } from 'engine.io'
 import type { FastifyInstance } from 'fastify'
@@ -205,8 +204,9 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
         next()
         return
       }
+      // As /ws answers a frame flood: RateLimited, then the close 4008.
       metrics.refused('RateLimited')
-      member.close('too many events', 'RateLimited')
+      member.close('too many events', 'close_4008')
     })
     socket.on('subscription', (data: unknown) => {
       onSubscription(sessionCtx, member, data).catch((err: unknown) => {
@@ -255,13 +255,9 @@ export function attachSocketIo(app: FastifyInstance, opts: SocketIoOptions): Soc
         ? { cors: { origin: [...config.allowed_origins], credentials: true } }
         : {}),
       allowRequest(req: IncomingMessage, callback: (err: string | null, ok: boolean) => void) {
+        // Summarised per address and reason: a handshake flood is not a flood of lines.
         const refuse = (reason: string, detail: string): void => {
-          logRefusal(app.log, {
-            address: clientAddress(req, opts.proxyTrust ?? null),
-            reason,
-            endpoint: 'socket.io',
-            detail,
-          })
+          opts.refusals.refused({ address: addressOf(req), reason, detail, transport: 'socket.io' })
         }
         if (!originAllowed(config.allowed_origins, req.headers.origin)) {
           metrics.refused('close_1008')

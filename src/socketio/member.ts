@@ -4,7 +4,7 @@ import { CLOCK_TOLERANCE_S, type SubscriberClaims } from '../auth/token.js'
 import type { StoredMessage } from '../broker/broker.js'
 import { messageOfFrame } from '../protocol/server-frames.js'
 import type { Member } from '../hub/member.js'
-import type { WsErrorCode } from '../errors.js'
+import { isRefusalCloseReason, type WsErrorCode } from '../errors.js'
 import { logRefusal } from '../log-refusal.js'
 import type { RefusalSummariser } from '../log-summary.js'
 import type { RelayMetrics } from '../metrics.js'
@@ -158,13 +158,15 @@ export class SocketIoMember implements Member, Corkable {
   /**
    * Close the page's whole connection, as the historic server's `disconnect('unauthorized')`
    * did. With `code` (the /ws close code of the same cause, `close_NNNN`, or another stable
-   * reason), the close is logged as a refusal, bounded per address and reason; without, its
-   * cause was logged already and the close itself is a debug line.
+   * reason), the close is logged as a refusal, bounded per address and reason, and counted
+   * in refusals_total when /ws counts that close as one; without, its cause was logged
+   * already and the close itself is a debug line.
    */
   close(reason: string, code?: string): void {
     if (this.closed) return
     this.closed = true
     this.clearTimers()
+    if (code !== undefined && isRefusalCloseReason(code)) this.ctx.metrics.refused(code)
     if (code !== undefined) this.refused(code, reason)
     else this.log.debug({ reason, nsp: this.nsp }, 'closing socket.io connection')
     this.socket.disconnect(true)
@@ -198,7 +200,6 @@ export class SocketIoMember implements Member, Corkable {
   /** Disconnect unless a subscription succeeds within `ms`. */
   startAuthTimeout(ms: number): void {
     this.authTimer = setTimeout(() => {
-      this.ctx.metrics.refused('close_4001')
       this.close('no successful subscription in time', 'close_4001')
     }, ms)
   }

@@ -37,7 +37,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
  */
 function refuse(member: SocketIoMember, code: WsErrorCode, detail: string, reason?: string): void {
   member.refusedEvent(code, detail, reason)
-  if (!member.countMalformed() || !member.everSubscribed) member.close(detail)
+  if (!member.countMalformed()) member.close('too many malformed events', 'close_4000')
+  else if (!member.everSubscribed) member.close(detail)
 }
 
 /** A token refused: its catalogue code and the verifier's words. */

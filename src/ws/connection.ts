@@ -242,6 +242,12 @@ export class Connection implements Member, Corkable {
    * closing the socket with its own code: logged as a refusal under ws's error code.
    */
   peerError(err: Error & { code?: unknown }): void {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      // Over maxPayload, ws closes with 1009 itself: the refusal of a frame too large.
+      this.metrics.refused(closeReason(CLOSE.TOO_LARGE))
+      this.refused(closeReason(CLOSE.TOO_LARGE), err.message)
+      return
+    }
     this.refused(typeof err.code === 'string' ? err.code : 'socket_error', err.message)
   }
 

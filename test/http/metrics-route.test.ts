@@ -128,7 +128,11 @@ t.test('a /ws origin refusal counts as close_1008, a too large frame as close_10
   const big = await relay.connect()
   big.ws.send('x'.repeat(relay.config.max_client_frame_bytes + 1))
   t.equal((await big.closed).code, 1009)
+  // Over ws's own maxPayload (a token frame's bound): ws closes it itself, counted alike.
+  const huge = await relay.connect()
+  huge.ws.send('x'.repeat(relay.config.max_subscriber_token_bytes + 2048))
+  t.equal((await huge.closed).code, 1009)
   const { text } = await relay.request('GET', '/metrics')
   t.equal(sample(text, 'tuleap_realtime_refusals_total{reason="close_1008"}'), 1)
-  t.equal(sample(text, 'tuleap_realtime_refusals_total{reason="close_1009"}'), 1)
+  t.equal(sample(text, 'tuleap_realtime_refusals_total{reason="close_1009"}'), 2)
 })

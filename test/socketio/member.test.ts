@@ -160,6 +160,23 @@ void t.test('auth timeout, expiry, grace, renewal (fake clock)', async (t) => {
   t.equal(socket.emitted.length, 2, 'the new token expires in turn')
   clock.advance(5_000)
   t.equal(socket.disconnects, 1, 'not renewed within the grace: closed')
+  t.same(ctx.refusals, ['JWTExpired', 'JWTExpired', 'close_4001'], 'counted as /ws counts it')
+})
+
+void t.test('closes for cause count as refusals exactly where /ws counts them', async (t) => {
+  const cases: [string, string, string[]][] = [
+    ['close_4000', 'malformed', ['close_4000']],
+    ['close_4008', 'rate limited', ['close_4008']],
+    ['close_4009', 'slow consumer', []],
+    ['close_1011', 'internal error', []],
+    ['resync', 'messages were lost', []],
+  ]
+  for (const [code, why, counted] of cases) {
+    const { member, ctx } = fakeMember()
+    member.close(why, code)
+    member.close(why, code)
+    t.same(ctx.refusals, counted, `${code}: once, if a refusal`)
+  }
 })
 
 void t.test('a token expiring beyond the timer range is re-armed, not fired', async (t) => {

@@ -147,7 +147,7 @@ void t.test('an expired token: error-jwt, then the historic disconnect', async (
 
 void t.test('after a first subscription, a refusal keeps the page (up to the bound)', async (t) => {
   const { hub, ctx } = context(2)
-  const { member, socket } = fakeMember('/', { maxMalformed: 2 })
+  const { member, socket, ctx: memberCtx } = fakeMember('/', { maxMalformed: 2 })
   await onSubscription(ctx, member, sub(1, good()))
   await onSubscription(ctx, member, sub(2, good(), 'another-tab'))
   t.same(hub.calls, ['subscribe 1'], 'the uuid stays the same for the whole connection')
@@ -156,6 +156,11 @@ void t.test('after a first subscription, a refusal keeps the page (up to the bou
   t.equal(socket.disconnects, 0)
   await onSubscription(ctx, member, sub(3, 'nope'))
   t.equal(socket.disconnects, 1, 'one refusal too many closes')
+  t.same(
+    memberCtx.refusals,
+    ['BadRequest', 'Unauthorized', 'Unauthorized', 'close_4000'],
+    'with 4000, as /ws closes for malformed frames',
+  )
 })
 
 void t.test('rooms per connection are bounded', async (t) => {
