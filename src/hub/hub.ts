@@ -1,6 +1,6 @@
 import type { Broker, RoomPosition } from '../broker/broker.js'
 import { NO_METRICS, type RelayMetrics } from '../metrics.js'
-import { subscribedFrame } from '../protocol/server-frames.js'
+import { resyncFrame, subscribedFrame } from '../protocol/server-frames.js'
 import { presenceEntry, type Member } from './member.js'
 import { Room } from './room.js'
 import { Subscription, type SubscriptionFeed } from './subscription.js'
@@ -79,7 +79,8 @@ export class Hub {
    * Join `member` to the room and answer `subscribed`, then replay what it missed since
    * `since`, then go live. A second subscribe to a room already joined goes on from where
    * the member is: nothing published meanwhile is skipped and nothing it was handed is
-   * sent again, whatever `since` says (docs/protocol.md §6).
+   * sent again, whatever `since` says; what history no longer holds is told by
+   * `recovered: false` or a `resync` (docs/protocol.md §6).
    */
   async subscribe(member: Member, roomId: string, request: SubscribeRequest): Promise<void> {
     let subs = this.members.get(member)
@@ -98,7 +99,7 @@ export class Hub {
     } else {
       sub.hold()
       room.watch(sub, request.presence)
-      since = furthest(since, sub.position)
+      since = ownPosition(since, sub.position)
     }
     try {
       await room.ready
@@ -123,6 +124,11 @@ export class Hub {
           ...(detail ? { presence: [...room.presenceList(), ...(others?.members ?? [])] } : {}),
         }),
       )
+      // Its own position no longer in history (evicted, or Redis lost it): told as a
+      // catch-up would tell it, since no `since` of its own got `recovered: false`.
+      if (!joining && since && !request.since && history.messages === null) {
+        member.send(resyncFrame(roomId, history.epoch, history.offset))
+      }
       sub.start(history, since?.offset ?? history.offset, history.messages ?? [])
       if (joining) this.announce(room, sub, 'join')
     } catch (err) {
@@ -183,13 +189,11 @@ export class Hub {
 
 /**
  * Where a subscribe to a room already joined reads history from: the member's own
- * position once it has one, unless `since` is further on in the same epoch.
+ * position once it has one (its first subscribe answered), else the `since` it sent.
  */
-function furthest(
+function ownPosition(
   since: RoomPosition | undefined,
   position: RoomPosition,
 ): RoomPosition | undefined {
-  if (position.epoch === '') return since
-  if (since?.epoch === position.epoch && since.offset > position.offset) return since
-  return position
+  return position.epoch === '' ? since : position
 }

@@ -118,8 +118,8 @@ export class Room {
     if (this.watchers.size === 0 || !this.presenceDetail) return
     const frame = presenceFrame(this.id, event, member)
     for (const watcher of this.watchers) {
-      // Before its `subscribed` answer a watcher gets the list there instead. Presence does
-      // not wait behind a catch-up: it carries no offset, and the list must stay true.
+      // Before its first `subscribed` answer a watcher gets the list there instead. Presence
+      // does not wait behind a catch-up: it carries no offset, and the list must stay true.
       if (watcher === except || !watcher.answered || watcher.member.expired) continue
       try {
         watcher.member.send(frame)

@@ -389,6 +389,24 @@ t.test(
   },
 )
 
+t.test('a subscribe again whose position history lost: resync, never a silent jump', async (t) => {
+  const { hub, publish } = setup(t, { historySize: 2 })
+  const a = member()
+  await hub.subscribe(a, '42', { presence: false })
+  await publish(message('42', 'm1'))
+  a.expired = true
+  await publish(message('42', 'm2'), message('42', 'm3'), message('42', 'm4'))
+  a.expired = false
+  a.take()
+  await hub.subscribe(a, '42', { presence: false })
+  await publish(message('42', 'm5'))
+  t.match(a.take(), [
+    { type: 'subscribed', offset: 4 },
+    { type: 'resync', offset: 4 },
+    { type: 'message', offset: 5 },
+  ])
+})
+
 t.test('a message lost on the way to the room is caught up from history', async (t) => {
   const { hub, broker, publish } = setup(t)
   const a = member()
