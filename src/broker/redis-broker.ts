@@ -440,7 +440,7 @@ export class RedisBroker implements Broker {
     }
     const [epoch, offset, covered, ...entries] = reply as unknown[]
     const position = { epoch: String(epoch), offset: Number(offset) }
-    this.channels.noteEpoch(roomId, position.epoch)
+    this.channels.seedEpoch(roomId, position.epoch)
     if (!since || covered !== 1) return { ...position, messages: null }
     return { ...position, messages: entries.map((e) => JSON.parse(String(e)) as StoredMessage) }
   }

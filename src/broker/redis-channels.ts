@@ -177,21 +177,23 @@ export class RoomChannels {
   }
 
   /**
-   * The room is at `epoch` (a delivery, or a history read for a local listener): when this
-   * node saw it at another epoch before, its history was reset (fencing), counted once.
+   * A history read saw the room at `epoch`: the first epoch known on a channel held again
+   * that delivered nothing yet. Only deliveries count a change (`deliver`): a history
+   * reply comes on another connection than the deliveries, in no order with them, and an
+   * older one arriving late must not count a reset twice.
    */
-  noteEpoch(roomId: string, epoch: string): void {
+  seedEpoch(roomId: string, epoch: string): void {
     const ch = this.channels.get(roomId)
-    if (!ch) return
-    if (ch.seenEpoch !== null && ch.seenEpoch !== epoch) this.onEpochChange(roomId)
-    ch.seenEpoch = epoch
+    if (ch && ch.seenEpoch === null) ch.seenEpoch = epoch
   }
 
   /** Call the room's listeners with `m` unless already delivered; positions only grow. */
   deliver(m: StoredMessage): void {
     const ch = this.channels.get(m.room_id)
     if (!ch || (m.epoch === ch.epoch && m.offset <= ch.offset)) return
-    this.noteEpoch(m.room_id, m.epoch)
+    // Seen at another epoch before: its history was reset (fencing), counted once.
+    if (ch.seenEpoch !== null && ch.seenEpoch !== m.epoch) this.onEpochChange(m.room_id)
+    ch.seenEpoch = m.epoch
     ch.epoch = m.epoch
     ch.offset = m.offset
     for (const listener of [...ch.listeners]) {
