@@ -27,6 +27,8 @@ import {
 import { freePort } from '../helpers/ports.js'
 import { isListening, projectRoot, WAIT_MS, type Spawned } from '../helpers/process.js'
 import { startRedis } from '../helpers/redis.js'
+import { testCert } from '../helpers/certs.js'
+import { httpsGet } from '../helpers/https.js'
 import { helloOf, TestClient } from '../helpers/relay.js'
 import { publishToken, subscriberToken } from '../helpers/tokens.js'
 import { until, within } from '../helpers/wait.js'
@@ -73,9 +75,10 @@ async function startRelay(
   image: ImageConfig,
   rootfs: string,
   env: Record<string, string>,
+  secrets: Record<string, string> = {},
 ): Promise<Spawned> {
   const relay = runContainer(t, rootfs, image, {
-    secrets: secretsDir(t),
+    secrets: secretsDir(t, { relay_key: `${KEY}\n`, ...secrets }),
     env: { PRIVATE_KEY_FILE: '/run/secrets/relay_key', ...env },
   })
   // Bounded more loosely than WAIT_MS: a cold page cache and a loaded CI machine.
@@ -182,6 +185,82 @@ async function scenarios(image: ImageConfig, rootfs: string): Promise<void> {
     t.equal(closed.code, 1001, 'subscribers are closed with 1001 (going away)')
     t.match(await relay.exited(GRACE_MS), { code: 0 }, 'PID 1 exits 0 on SIGTERM')
     t.ok(Date.now() - started < GRACE_MS, 'within the runtime’s 10 s grace')
+  })
+
+  t.test('TULEAP_REALTIME_TLS=true with a mounted certificate: wss served directly', async (t) => {
+    const port = await freePort()
+    const cert = testCert()
+    const relay = await startRelay(
+      t,
+      image,
+      rootfs,
+      {
+        TULEAP_REALTIME_PORT: String(port),
+        TULEAP_REALTIME_TLS: 'true',
+        TULEAP_REALTIME_SSL_CERT: '/run/secrets/cert.pem',
+        TULEAP_REALTIME_SSL_KEY: '/run/secrets/key.pem',
+      },
+      { 'cert.pem': cert.cert.toString(), 'key.pem': cert.key.toString() },
+    )
+    t.match(relay.lines.find(isListening), { tls: true, dev: false })
+    t.equal((await httpsGet(port, '/health', cert.cert)).status, 200, 'https /health 200')
+    const client = await helloOf(
+      new TestClient(new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca: cert.cert })),
+    )
+    const answer = await client.subscribe({
+      room_id: '8',
+      token: subscriberToken(1, ['@site_active'], {}, KEY),
+      uuid: 'tab-wss',
+    })
+    t.equal(answer.type, 'subscribed', 'a wss subscriber')
+    // The CLI inside the image, key from the secret file, trusting the mounted certificate.
+    const cli = runContainer(t, rootfs, image, {
+      secrets: secretsDir(t, { relay_key: `${KEY}\n`, 'cert.pem': cert.cert.toString() }),
+      env: { PRIVATE_KEY_FILE: '/run/secrets/relay_key', TULEAP_REALTIME_TLS: 'true' },
+      command: [
+        'tuleap-realtime',
+        'publish',
+        '--room=8',
+        '--cmd=container:tls',
+        `--url=https://127.0.0.1:${port}`,
+        '--ca=/run/secrets/cert.pem',
+      ],
+    })
+    t.match(await cli.exited(READY_MS), { code: 0 }, `publish from the image: ${cli.output()}`)
+    t.match(await client.next(WAIT_MS), { type: 'message', room_id: '8', cmd: 'container:tls' })
+    client.close()
+  })
+
+  t.test('a mounted config.json through --config, the image’s ENV over it', async (t) => {
+    const port = await freePort()
+    const config = {
+      nodejs_server_jwt_private_key: KEY,
+      port: 1, // the image's TULEAP_REALTIME_PORT wins over the file (docs/container.md)
+      allowed_origins: ['https://tuleap.example.com'],
+    }
+    const relay = runContainer(t, rootfs, image, {
+      secrets: secretsDir(t, { 'config.json': JSON.stringify(config) }),
+      env: { TULEAP_REALTIME_PORT: String(port) },
+      command: [...(image.Config.Entrypoint ?? []), '--config', '/run/secrets/config.json'],
+    })
+    await until(
+      'the ready line',
+      () => {
+        if (relay.child.exitCode !== null) throw new Error(`exited: ${relay.output()}`)
+        return relay.lines.some(isListening)
+      },
+      { timeoutMs: READY_MS, intervalMs: 50 },
+    )
+    t.match(relay.lines.find(isListening), { port, tls: false, dev: false })
+    const client = await subscriber(port, '6')
+    t.equal((await publish(port, '6', 'container:config')).status, 200, 'the file’s key signs')
+    t.match(await client.next(WAIT_MS), { type: 'message', cmd: 'container:config' })
+    client.close()
+    const foreign = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
+      origin: 'https://evil.example.net',
+    })
+    const code = await new Promise<number>((resolve) => foreign.once('close', resolve))
+    t.equal(code, 1008, 'the file’s allowed_origins apply')
   })
 
   t.test('no key, or both PRIVATE_KEY and PRIVATE_KEY_FILE: one line, exit 1', async (t) => {
