@@ -81,6 +81,11 @@ async function startRelay(
     secrets: secretsDir(t, { relay_key: `${KEY}\n`, ...secrets }),
     env: { PRIVATE_KEY_FILE: '/run/secrets/relay_key', ...env },
   })
+  return ready(relay)
+}
+
+/** `relay` once it has logged its ready line; fails as soon as it exits instead. */
+async function ready(relay: Spawned): Promise<Spawned> {
   // Bounded more loosely than WAIT_MS: a cold page cache and a loaded CI machine.
   await until(
     'the ready line',
@@ -238,18 +243,12 @@ async function scenarios(image: ImageConfig, rootfs: string): Promise<void> {
       port: 1, // the image's TULEAP_REALTIME_PORT wins over the file (docs/container.md)
       allowed_origins: ['https://tuleap.example.com'],
     }
-    const relay = runContainer(t, rootfs, image, {
-      secrets: secretsDir(t, { 'config.json': JSON.stringify(config) }),
-      env: { TULEAP_REALTIME_PORT: String(port) },
-      command: [...(image.Config.Entrypoint ?? []), '--config', '/run/secrets/config.json'],
-    })
-    await until(
-      'the ready line',
-      () => {
-        if (relay.child.exitCode !== null) throw new Error(`exited: ${relay.output()}`)
-        return relay.lines.some(isListening)
-      },
-      { timeoutMs: READY_MS, intervalMs: 50 },
+    const relay = await ready(
+      runContainer(t, rootfs, image, {
+        secrets: secretsDir(t, { 'config.json': JSON.stringify(config) }),
+        env: { TULEAP_REALTIME_PORT: String(port) },
+        command: [...(image.Config.Entrypoint ?? []), '--config', '/run/secrets/config.json'],
+      }),
     )
     t.match(relay.lines.find(isListening), { port, tls: false, dev: false })
     const client = await subscriber(port, '6')
