@@ -2,6 +2,7 @@
  * What the bench's processes share: the servers under test, the message they publish,
  * the clock, and the latency histogram.
  */
+import { readFileSync } from 'node:fs'
 
 /**
  * The servers under test: the relay, the `ws` floor, the socket.io 4 baseline, the relay
@@ -174,6 +175,11 @@ export interface ProcessSample {
   readonly arrayBuffers: number
   /** User plus system CPU time, microseconds. */
   readonly cpuUs: number
+  /** Of which system (kernel) CPU time, microseconds. */
+  readonly cpuSysUs: number
+  /** Read- and write-family system calls so far (Linux `/proc/self/io`; 0 elsewhere). */
+  readonly syscr: number
+  readonly syscw: number
   /** Open sockets or subscribers the server knows of. */
   readonly connections: number
 }
@@ -186,6 +192,9 @@ export const PROCESS_SAMPLE_FIELDS = [
   'external',
   'arrayBuffers',
   'cpuUs',
+  'cpuSysUs',
+  'syscr',
+  'syscw',
   'connections',
 ] as const satisfies readonly (keyof ProcessSample)[]
 
@@ -199,17 +208,31 @@ export function sumFields<K extends string>(
   return sums
 }
 
+/** This process's read and write system calls so far, from `/proc/self/io` (Linux). */
+function systemCalls(): { syscr: number; syscw: number } {
+  try {
+    const io = readFileSync('/proc/self/io', 'latin1')
+    const field = (name: string): number =>
+      Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? 0)
+    return { syscr: field('syscr'), syscw: field('syscw') }
+  } catch {
+    return { syscr: 0, syscw: 0 }
+  }
+}
+
 /** This process's sample. */
 export function sampleProcess(connections: number): ProcessSample {
   const m = process.memoryUsage()
   const c = process.cpuUsage()
   return {
+    ...systemCalls(),
     rss: m.rss,
     heapUsed: m.heapUsed,
     heapTotal: m.heapTotal,
     external: m.external,
     arrayBuffers: m.arrayBuffers,
     cpuUs: c.user + c.system,
+    cpuSysUs: c.system,
     connections,
   }
 }

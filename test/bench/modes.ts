@@ -92,7 +92,8 @@ export async function measure(
 
 /**
  * How long `--idle` watches the server's CPU with every subscriber connected and nothing
- * published: what holding the connections costs (the heartbeat's pings and pongs).
+ * published: what holding the connections costs (the heartbeat's pings and pongs), and
+ * then, for as long again, how long the event loop is held at once.
  */
 const IDLE_CPU_MS = 10_000
 
@@ -101,7 +102,14 @@ export async function memoryMode(p: BenchParams, env: BenchEnv): Promise<string>
   const parts: string[] = []
   const perConn: Record<
     string,
-    { rss: number[]; heap: number[]; external: number[]; cpu: number[] }
+    {
+      rss: number[]
+      heap: number[]
+      external: number[]
+      cpu: number[]
+      loopMax: number[]
+      loopP99: number[]
+    }
   > = {}
   const n = p.idleSubscribers
   for (let run = 0; run < p.runs; run++) {
@@ -117,17 +125,32 @@ export async function memoryMode(p: BenchParams, env: BenchEnv): Promise<string>
       const cpuBefore = await sampleAll(s.servers, false)
       await sleep(IDLE_CPU_MS)
       const cpuAfter = await sampleAll(s.servers, false)
+      // Then, apart (the monitor's timer costs CPU), how long the event loop is held at rest.
+      await Promise.all(s.servers.map((n) => n.call('loopDelay', { action: 'start' }, 10_000)))
+      await sleep(IDLE_CPU_MS)
+      const delays = await Promise.all(
+        s.servers.map((n) => n.call('loopDelay', { action: 'stop' }, 10_000)),
+      )
       await tearDown(s)
       const { before, after } = s.idle
       const c = Math.max(1, s.subscribers)
-      const mine = (perConn[kind] ??= { rss: [], heap: [], external: [], cpu: [] })
+      const mine = (perConn[kind] ??= {
+        rss: [],
+        heap: [],
+        external: [],
+        cpu: [],
+        loopMax: [],
+        loopP99: [],
+      })
       mine.rss.push((after.rss - before.rss) / c)
       mine.heap.push((after.heapUsed - before.heapUsed) / c)
       mine.external.push((after.external - before.external) / c)
       // Percent of one core.
       mine.cpu.push(((cpuAfter.cpuUs - cpuBefore.cpuUs) / (IDLE_CPU_MS * 1000)) * 100)
+      mine.loopMax.push(Math.max(...delays.map((d) => d.maxMs)))
+      mine.loopP99.push(Math.max(...delays.map((d) => d.p99Ms)))
       say(
-        `run ${run + 1}/${p.runs} idle ${KIND_LABEL[kind]}, ${s.subscribers} subscribed: RSS ${kb(mine.rss.at(-1) ?? 0)}/conn, heapUsed ${kb(mine.heap.at(-1) ?? 0)}/conn, external ${kb(mine.external.at(-1) ?? 0)}/conn, server CPU at rest ${(mine.cpu.at(-1) ?? 0).toFixed(1)} % of a core, connected in ${(s.connectMs / 1000).toFixed(1)} s${s.failures.connect > 0 ? `, ${s.failures.connect} failed to connect` : ''}`,
+        `run ${run + 1}/${p.runs} idle ${KIND_LABEL[kind]}, ${s.subscribers} subscribed: RSS ${kb(mine.rss.at(-1) ?? 0)}/conn, heapUsed ${kb(mine.heap.at(-1) ?? 0)}/conn, external ${kb(mine.external.at(-1) ?? 0)}/conn, server CPU at rest ${(mine.cpu.at(-1) ?? 0).toFixed(1)} % of a core, event loop held at most ${(mine.loopMax.at(-1) ?? 0).toFixed(1)} ms (p99 ${(mine.loopP99.at(-1) ?? 0).toFixed(1)} ms), connected in ${(s.connectMs / 1000).toFixed(1)} s${s.failures.connect > 0 ? `, ${s.failures.connect} failed to connect` : ''}`,
       )
       const files = env.snapshots?.(kind)
       if (!files) continue
@@ -139,7 +162,7 @@ export async function memoryMode(p: BenchParams, env: BenchEnv): Promise<string>
   }
   const medians = Object.entries(perConn).map(
     ([kind, v]) =>
-      `${KIND_LABEL[kind as Kind].padEnd(10)} RSS ${kb(median(v.rss))}/conn, heapUsed ${kb(median(v.heap))}/conn, external ${kb(median(v.external))}/conn, CPU at rest ${median(v.cpu).toFixed(1)} % of a core (median of ${v.rss.length}; RSS runs: ${v.rss.map((x) => (x / 1024).toFixed(1)).join(', ')})`,
+      `${KIND_LABEL[kind as Kind].padEnd(10)} RSS ${kb(median(v.rss))}/conn, heapUsed ${kb(median(v.heap))}/conn, external ${kb(median(v.external))}/conn, CPU at rest ${median(v.cpu).toFixed(1)} % of a core, event loop held at most ${median(v.loopMax).toFixed(1)} ms (median of ${v.rss.length}; RSS runs: ${v.rss.map((x) => (x / 1024).toFixed(1)).join(', ')})`,
   )
   return [
     `idle memory per subscribed connection, ${n} connections:`,

@@ -28,6 +28,8 @@ export interface BenchParams {
   readonly idleSubscribers: number
   /** Extra Node.js flags for every server child (`--node-flags`), e.g. `--trace-gc`. */
   readonly serverNodeFlags: readonly string[]
+  /** Relay settings over the bench's own (`--relay-config`), e.g. a longer heartbeat. */
+  readonly relayConfig: Readonly<Record<string, unknown>>
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -52,9 +54,12 @@ export const USAGE = `usage: npm run bench -- [options]
                        before and after connecting; prints what each connection holds
   --idle [N]           idle memory only: N subscribers (default 10,000), --runs (default 3),
                        --kinds (default relay,floor); no publishing; and the server's CPU
-                       at rest for 10 s (the heartbeat's cost)
+                       at rest for 10 s (the heartbeat's cost), then the longest its event
+                       loop was held at once in another 10 s
   --node-flags="..."   extra Node.js flags for the server children, e.g. "--trace-gc"
                        (each server's log is in bench-results/logs/)
+  --relay-config=JSON  relay settings over the bench's own, e.g.
+                       '{"heartbeat_interval_ms":3600000}' (no heartbeat within a run)
 Results: bench-results/bench-<mode>-<time>.json and .txt. Exit 1 on any loss or failure, 2 when a
 target fails (full runs only).`
 
@@ -91,6 +96,19 @@ function list<T extends string>(
   return items as T[]
 }
 
+function relayConfig(json: string | undefined): Record<string, unknown> {
+  if (json === undefined) return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch (err) {
+    throw new Error(`--relay-config: not JSON (${(err as Error).message})`, { cause: err })
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error('--relay-config: a JSON object of relay settings')
+  return parsed as Record<string, unknown>
+}
+
 /** Parse argv into bench parameters; throws with a message on a bad option. */
 export function parseParams(argv: readonly string[]): BenchParams | 'help' {
   const { values, positionals } = parseArgs({
@@ -107,6 +125,7 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
       idle: { type: 'boolean', default: false },
       rooms: { type: 'string' },
       'node-flags': { type: 'string' },
+      'relay-config': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -174,5 +193,6 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
       : Math.max(...fanOut.map((f) => f.n), manyRooms.rooms * manyRooms.perRoom),
     idleSubscribers: idleN,
     serverNodeFlags: values['node-flags']?.split(/\s+/).filter((f) => f !== '') ?? [],
+    relayConfig: relayConfig(values['relay-config']),
   }
 }

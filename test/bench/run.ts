@@ -76,6 +76,7 @@ function environment(
     here,
     logDir,
     connectConcurrency: 16,
+    relayConfig: p.relayConfig,
     serverFlags: (kind, tag) => [
       ...p.serverNodeFlags,
       ...(p.mode === 'profile'

@@ -31,6 +31,8 @@ export interface BenchEnv {
   /** Directory of the compiled children. */
   readonly here: string
   readonly logDir: string
+  /** Relay settings over the bench's own (relay kinds only). */
+  readonly relayConfig: Readonly<Record<string, unknown>>
   /** Extra node flags for the server child of `tag` (e.g. --cpu-prof). */
   readonly serverFlags: (kind: Kind, tag: string) => readonly string[]
   /** Connections each client process opens at once. */
@@ -112,6 +114,7 @@ export async function setUp(
               certFile: env.certFile,
               keyFile: env.keyFile,
               key: env.key,
+              relayConfig: env.relayConfig,
               ...(nodes > 1 && redis ? { redis } : {}),
             },
             30 * MS,

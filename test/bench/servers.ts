@@ -27,6 +27,8 @@ export interface ServerOptions {
   readonly keyFile: string
   /** The shared HMAC key (relay only). */
   readonly key: string
+  /** Relay settings over the bench's own (relay kinds only). */
+  readonly relayConfig?: Readonly<Record<string, unknown>>
   /** The cluster's Redis, and the key prefix its nodes share (cluster only). */
   readonly redis?: { readonly url: string; readonly keyPrefix: string }
 }
@@ -68,6 +70,7 @@ async function startRelay(opts: ServerOptions): Promise<RunningServer> {
       ...(opts.redis
         ? { broker: { type: 'redis', url: opts.redis.url, key_prefix: opts.redis.keyPrefix } }
         : {}),
+      ...opts.relayConfig,
     },
   })
   const app = await buildApp(config, { tls: readTlsFiles(config) })

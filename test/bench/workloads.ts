@@ -114,6 +114,11 @@ export interface ManyRoomsParams {
 export interface BurstResult {
   readonly publishesPerSec: number
   readonly serverCpuUsPerPublish: number
+  /** Of which in the kernel (system CPU time). */
+  readonly serverSysUsPerPublish: number
+  /** The server's write- and read-family system calls per publish (Linux only, else 0). */
+  readonly serverWritesPerPublish: number
+  readonly serverReadsPerPublish: number
   /** Publishes whose new TLS connection resumed a session (PHP-style phases). */
   readonly resumed: number
   readonly count: number
@@ -208,6 +213,9 @@ export async function manyRooms(
       return {
         publishesPerSec: count / ((end - run.startUs) / 1e6),
         serverCpuUsPerPublish: (cpu1.cpuUs - cpu0.cpuUs) / count,
+        serverSysUsPerPublish: (cpu1.cpuSysUs - cpu0.cpuSysUs) / count,
+        serverWritesPerPublish: (cpu1.syscw - cpu0.syscw) / count,
+        serverReadsPerPublish: (cpu1.syscr - cpu0.syscr) / count,
         resumed: run.resumed,
         count,
       }
