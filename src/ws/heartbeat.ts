@@ -11,14 +11,15 @@ export interface Heartbeat {
 
 /**
  * Each interval's sweep is spread over this many steps. Pinging a socket holds the event
- * loop ~20 µs (TLS write, then the pong to read): all 10,000 at once was ~200 ms, which a
+ * loop for its TLS write and then its pong's read: all 10,000 at once was ~200 ms, which a
  * message published meanwhile waited behind; a tenth at a time still set the many-rooms
- * bench's p99 (54-84 ms); a fiftieth (200 sockets, ~4 ms) brought it to 9-15 ms. Finer
- * (8 sockets every 20 ms at 10,000) was measured and not kept: it cut the longest hold at
- * rest from 23-32 ms to 12 ms but cost 1.5 times the CPU at rest, each ping then waking its
- * peer alone, and moved the many-rooms p99 less than the bench's noise (docs/performance.md).
+ * bench's p99 (54-84 ms); a fiftieth (200 sockets) held the loop 23-36 ms at rest with
+ * 10,000 connections (`npm run bench -- --idle`), a two-hundredth (50 sockets every 125 ms
+ * of a 25 s interval) 12-19 ms for the same CPU. Finer (8 sockets every 20 ms) was
+ * measured and not kept: a 12 ms longest hold, but 1.5 times the CPU at rest, each ping
+ * then waking its peer alone (docs/performance.md).
  */
-export const SLICES = 50
+export const SLICES = 200
 
 /**
  * One timer for all connections (the ws README's broken-connection recipe), each
