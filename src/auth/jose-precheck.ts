@@ -14,12 +14,27 @@ export interface PrecheckedToken {
   readonly payload: Record<string, unknown>
 }
 
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/**
+ * Whether `segment` is the one base64url spelling of its bytes (RFC 7515 §2: no padding).
+ * Other spellings decode to the same bytes (a length of 4n+1, stray low bits in the last
+ * character) and must be refused. Decided from the length and the last character alone:
+ * the same answer as decoding and encoding again, without allocating either.
+ */
+export function isCanonicalBase64url(segment: string): boolean {
+  if (!BASE64URL.test(segment)) return false
+  const tail = segment.length % 4
+  if (tail === 0) return true
+  if (tail === 1) return false
+  // The last character carries 2 (tail 2) or 4 (tail 3) bits of the last byte; the rest must be 0.
+  const last = ALPHABET.indexOf(segment.charAt(segment.length - 1))
+  return (last & (tail === 2 ? 0x0f : 0x03)) === 0
+}
+
 function decodeSegment(segment: string): string | null {
-  if (!BASE64URL.test(segment)) return null
-  const bytes = Buffer.from(segment, 'base64url')
-  // Non-canonical encodings (stray trailing bits) decode to the same bytes: refuse them.
-  if (bytes.toString('base64url') !== segment) return null
-  return bytes.toString('utf8')
+  if (!isCanonicalBase64url(segment)) return null
+  return Buffer.from(segment, 'base64url').toString('utf8')
 }
 
 function parseObject(text: string): Record<string, unknown> | null {
@@ -40,7 +55,7 @@ export function precheckToken(token: string): PrecheckedToken | string {
   if (parts.length !== 3) return 'not a compact JWS (three dot-separated segments)'
   const [headerPart = '', payloadPart = '', signaturePart = ''] = parts
   if (signaturePart === '') return 'missing signature'
-  if (decodeSegment(signaturePart) === null) return 'signature is not canonical base64url'
+  if (!isCanonicalBase64url(signaturePart)) return 'signature is not canonical base64url'
   const headerText = decodeSegment(headerPart)
   const payloadText = decodeSegment(payloadPart)
   if (headerText === null || payloadText === null) return 'segment is not canonical base64url'

@@ -1,5 +1,9 @@
 import t from 'tap'
-import { hasDuplicateKeys, precheckToken } from '../../src/auth/jose-precheck.js'
+import {
+  hasDuplicateKeys,
+  isCanonicalBase64url,
+  precheckToken,
+} from '../../src/auth/jose-precheck.js'
 import { signRaw } from '../helpers/tokens.js'
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64url')
@@ -112,5 +116,27 @@ t.test('precheckToken', async (t) => {
     const forged = `${h}.${p}.${s.slice(0, -1)}${twin}`
     t.same(Buffer.from(forged.split('.')[2]!, 'base64url'), Buffer.from(s, 'base64url'))
     t.equal(precheckToken(forged), 'signature is not canonical base64url')
+  })
+
+  t.test('canonical base64url is decided as decoding and encoding again would', async (t) => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const byDefinition = (s: string): boolean =>
+      /^[A-Za-z0-9_-]+$/.test(s) && Buffer.from(s, 'base64url').toString('base64url') === s
+    let disagreements = 0
+    let canonical = 0
+    // Every last character after prefixes of each length class (4n, 4n+1, 4n+2, 4n+3).
+    for (const prefix of ['', 'Q', 'QU', 'QUI', 'QUJD', 'QUJDR', 'QUJDRE', 'QUJDREV']) {
+      for (const c of alphabet) {
+        const s = prefix + c
+        if (byDefinition(s)) canonical++
+        if (isCanonicalBase64url(s) !== byDefinition(s)) disagreements++
+      }
+    }
+    t.equal(disagreements, 0)
+    // 64 + 16 + 4 per group of four lengths (a length of 4n+1 is never canonical), twice.
+    t.equal(canonical, 2 * (64 + 16 + 4))
+    for (const bad of ['', 'QUJD=', 'QU+I', 'QU/I', 'QU I', 'QUJD\n']) {
+      t.equal(isCanonicalBase64url(bad), false, JSON.stringify(bad))
+    }
   })
 })
