@@ -21,7 +21,7 @@ import { UnauthenticatedLimit } from './http/unauthenticated-limit.js'
 import { UpgradeDispatch } from './http/upgrade.js'
 import { RefusalSummariser } from './log-summary.js'
 import { Hub } from './hub/hub.js'
-import { createLogger } from './log.js'
+import { createLogger, deferredRequestLogger } from './log.js'
 import type { TlsFiles } from './tls.js'
 import { startTicketKeys, type TicketKeys } from './tls-tickets.js'
 import type { Connection } from './ws/connection.js'
@@ -115,6 +115,7 @@ export async function buildApp(config: Config, options: BuildOptions): Promise<F
     trustProxy: proxyTrust ?? false,
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: deferredRequestLogger,
     bodyLimit: config.max_publish_bytes,
     clientErrorHandler,
     // A slow-header, slow-body or silent client cannot hold a socket for long.
