@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs'
  * node A, the subscribers are split between A and B.
  */
 export type Kind = 'relay' | 'floor' | 'socketio' | 'relaysio' | 'cluster'
+/** The floor's HTTP layer: Node's request handler, or a bare fastify route (`--floor-http`). */
+export type FloorHttp = 'node' | 'fastify'
 export const KINDS: readonly Kind[] = ['relay', 'floor', 'socketio', 'relaysio', 'cluster']
 export const KIND_LABEL: Record<Kind, string> = {
   relay: 'relay',

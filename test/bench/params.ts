@@ -3,7 +3,7 @@
  * `--quick` (small sizes, 1 run, a smoke check).
  */
 import { parseArgs } from 'node:util'
-import { KINDS, type Kind } from './common.js'
+import { KINDS, type FloorHttp, type Kind } from './common.js'
 import type { FanOutParams } from './fanout.js'
 import type { ManyRoomsParams, ThroughputParams } from './workloads.js'
 
@@ -30,6 +30,8 @@ export interface BenchParams {
   readonly serverNodeFlags: readonly string[]
   /** Relay settings over the bench's own (`--relay-config`), e.g. a longer heartbeat. */
   readonly relayConfig: Readonly<Record<string, unknown>>
+  /** The floor's HTTP layer (`--floor-http`): Node's own, or fastify's (what fastify costs). */
+  readonly floorHttp: FloorHttp
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -60,6 +62,8 @@ export const USAGE = `usage: npm run bench -- [options]
                        (each server's log is in bench-results/logs/)
   --relay-config=JSON  relay settings over the bench's own, e.g.
                        '{"heartbeat_interval_ms":3600000}' (no heartbeat within a run)
+  --floor-http=fastify the floor's POST /message through a bare fastify route instead of
+                       Node's request handler: what fastify alone costs (default: node)
 Results: bench-results/bench-<mode>-<time>.json and .txt. Exit 1 on any loss or failure, 2 when a
 target fails (full runs only).`
 
@@ -109,6 +113,11 @@ function relayConfig(json: string | undefined): Record<string, unknown> {
   return parsed as Record<string, unknown>
 }
 
+function floorHttp(value: string | undefined): FloorHttp {
+  if (value === undefined || value === 'node' || value === 'fastify') return value ?? 'node'
+  throw new Error(`--floor-http: node or fastify, not ${JSON.stringify(value)}`)
+}
+
 /** Parse argv into bench parameters; throws with a message on a bad option. */
 export function parseParams(argv: readonly string[]): BenchParams | 'help' {
   const { values, positionals } = parseArgs({
@@ -126,6 +135,7 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
       rooms: { type: 'string' },
       'node-flags': { type: 'string' },
       'relay-config': { type: 'string' },
+      'floor-http': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -194,5 +204,6 @@ export function parseParams(argv: readonly string[]): BenchParams | 'help' {
     idleSubscribers: idleN,
     serverNodeFlags: values['node-flags']?.split(/\s+/).filter((f) => f !== '') ?? [],
     relayConfig: relayConfig(values['relay-config']),
+    floorHttp: floorHttp(values['floor-http']),
   }
 }

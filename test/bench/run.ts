@@ -77,6 +77,7 @@ function environment(
     logDir,
     connectConcurrency: 16,
     relayConfig: p.relayConfig,
+    floorHttp: p.floorHttp,
     serverFlags: (kind, tag) => [
       ...p.serverNodeFlags,
       ...(p.mode === 'profile'
@@ -162,6 +163,9 @@ async function main(): Promise<number> {
   const out = [
     `tuleap-realtime bench, ${p.mode}, ${new Date().toISOString()}, relay at ${source}`,
     `machine: ${info.nproc} CPUs (${info.cpuModel}), ${info.memGiB} GiB, node ${info.node}, ulimit -n ${info.ulimitN}`,
+    ...(p.floorHttp === 'fastify'
+      ? ['floor: POST /message through a bare fastify route (--floor-http=fastify)']
+      : []),
     contentionText(contention),
     ...(memoryOnly
       ? []

@@ -14,6 +14,7 @@ import {
   latencyOf,
   nodesOf,
   sleep,
+  type FloorHttp,
   type Kind,
   type Latency,
   type ProcessSample,
@@ -33,6 +34,7 @@ export interface BenchEnv {
   readonly logDir: string
   /** Relay settings over the bench's own (relay kinds only). */
   readonly relayConfig: Readonly<Record<string, unknown>>
+  readonly floorHttp: FloorHttp
   /** Extra node flags for the server child of `tag` (e.g. --cpu-prof). */
   readonly serverFlags: (kind: Kind, tag: string) => readonly string[]
   /** Connections each client process opens at once. */
@@ -115,6 +117,7 @@ export async function setUp(
               keyFile: env.keyFile,
               key: env.key,
               relayConfig: env.relayConfig,
+              floorHttp: env.floorHttp,
               ...(nodes > 1 && redis ? { redis } : {}),
             },
             30 * MS,

@@ -15,10 +15,11 @@ import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { Server as SocketIoServer } from 'socket.io'
 import { WebSocketServer, type WebSocket } from 'ws'
+import Fastify from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { readTlsFiles } from '../../src/tls.js'
-import { CMD, type Kind } from './common.js'
+import { CMD, type FloorHttp, type Kind } from './common.js'
 
 /** What a server child is started with. */
 export interface ServerOptions {
@@ -29,6 +30,8 @@ export interface ServerOptions {
   readonly key: string
   /** Relay settings over the bench's own (relay kinds only). */
   readonly relayConfig?: Readonly<Record<string, unknown>>
+  /** The floor's HTTP layer (floor only); default Node's own. */
+  readonly floorHttp?: FloorHttp
   /** The cluster's Redis, and the key prefix its nodes share (cluster only). */
   readonly redis?: { readonly url: string; readonly keyPrefix: string }
 }
@@ -108,15 +111,19 @@ async function startFloor(opts: ServerOptions): Promise<RunningServer> {
     const q = (url ?? '').indexOf('?room=')
     return q < 0 ? '' : decodeURIComponent((url ?? '').slice(q + 6))
   }
-  const server = createServer(
-    { cert: readFileSync(opts.certFile), key: readFileSync(opts.keyFile) },
-    (req: IncomingMessage, res: ServerResponse) => {
-      void readBody(req).then((frame) => {
-        for (const ws of rooms.get(roomOf(req.url)) ?? []) ws.send(frame, { binary: false })
-        res.end('{}')
-      })
-    },
-  )
+  const tls = { cert: readFileSync(opts.certFile), key: readFileSync(opts.keyFile) }
+  const publish = (url: string | undefined, frame: Buffer): void => {
+    for (const ws of rooms.get(roomOf(url)) ?? []) ws.send(frame, { binary: false })
+  }
+  const server =
+    opts.floorHttp === 'fastify'
+      ? await fastifyFloor(tls, publish)
+      : createServer(tls, (req: IncomingMessage, res: ServerResponse) => {
+          void readBody(req).then((frame) => {
+            publish(req.url, frame)
+            res.end('{}')
+          })
+        })
   const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: false })
   wss.on('connection', (ws, req) => {
     const room = roomOf(req.url)
@@ -134,6 +141,28 @@ async function startFloor(opts: ServerOptions): Promise<RunningServer> {
     })
   })
   return { port: await listen(server), connections: () => count }
+}
+
+/**
+ * The floor's HTTP side as a bare fastify route (`--floor-http=fastify`): the body kept as
+ * a Buffer, no hooks, no logger; the WebSockets stay on the same server. Against the floor
+ * on Node's own handler, what fastify alone costs a publish.
+ */
+async function fastifyFloor(
+  tls: { cert: Buffer; key: Buffer },
+  publish: (url: string | undefined, frame: Buffer) => void,
+): Promise<ReturnType<typeof createServer>> {
+  const app = Fastify({ https: tls })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    done(null, body)
+  })
+  app.post('/message', async (req) => {
+    publish(req.url, req.body as Buffer)
+    return {}
+  })
+  await app.ready()
+  return app.server
 }
 
 interface ClientEvents {
