@@ -128,11 +128,29 @@ export function summarise(m: Measurements): Row[] {
     rows.push(row(sc, 'publishes/s, 1 kept-alive', true, mr, (r) => r.single.publishesPerSec))
     rows.push(row(sc, '  server CPU µs/publish', false, mr, (r) => r.single.serverCpuUsPerPublish))
     rows.push(row(sc, '    of which system', false, mr, (r) => r.single.serverSysUsPerPublish))
+    rows.push(
+      row(
+        sc,
+        '    of which other threads',
+        false,
+        mr,
+        (r) => r.single.serverOtherThreadsUsPerPublish,
+      ),
+    )
     rows.push(row(sc, '  server writes/publish', false, mr, (r) => r.single.serverWritesPerPublish))
     rows.push(row(sc, '  server reads/publish', false, mr, (r) => r.single.serverReadsPerPublish))
     rows.push(row(sc, 'publishes/s, 4 in parallel', true, mr, (r) => r.parallel.publishesPerSec))
     rows.push(
       row(sc, '  server CPU µs/publish', false, mr, (r) => r.parallel.serverCpuUsPerPublish),
+    )
+    rows.push(
+      row(
+        sc,
+        '    of which other threads',
+        false,
+        mr,
+        (r) => r.parallel.serverOtherThreadsUsPerPublish,
+      ),
     )
     rows.push(
       row(sc, 'PHP-style publishes/s, full TLS', true, mr, (r) => r.phpFull.publishesPerSec),

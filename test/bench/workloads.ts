@@ -116,6 +116,8 @@ export interface BurstResult {
   readonly serverCpuUsPerPublish: number
   /** Of which in the kernel (system CPU time). */
   readonly serverSysUsPerPublish: number
+  /** Of which outside the main thread: V8's and libuv's worker threads (Linux only, else 0). */
+  readonly serverOtherThreadsUsPerPublish: number
   /** The server's write- and read-family system calls per publish (Linux only, else 0). */
   readonly serverWritesPerPublish: number
   readonly serverReadsPerPublish: number
@@ -214,6 +216,10 @@ export async function manyRooms(
         publishesPerSec: count / ((end - run.startUs) / 1e6),
         serverCpuUsPerPublish: (cpu1.cpuUs - cpu0.cpuUs) / count,
         serverSysUsPerPublish: (cpu1.cpuSysUs - cpu0.cpuSysUs) / count,
+        serverOtherThreadsUsPerPublish:
+          cpu1.cpuMainUs === 0
+            ? 0
+            : (cpu1.cpuUs - cpu1.cpuMainUs - (cpu0.cpuUs - cpu0.cpuMainUs)) / count,
         serverWritesPerPublish: (cpu1.syscw - cpu0.syscw) / count,
         serverReadsPerPublish: (cpu1.syscr - cpu0.syscr) / count,
         resumed: run.resumed,
