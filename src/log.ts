@@ -53,21 +53,24 @@ type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'sile
  */
 export class DeferredChildLogger implements FastifyBaseLogger {
   #child: FastifyBaseLogger | undefined
+  readonly #parent: FastifyBaseLogger
+  readonly #bindings: Bindings
+  readonly #options: ChildLoggerOptions
 
-  constructor(
-    private readonly parent: FastifyBaseLogger,
-    private readonly bindings: Bindings,
-    private readonly options: ChildLoggerOptions = {},
-  ) {}
+  constructor(parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions = {}) {
+    this.#parent = parent
+    this.#bindings = bindings
+    this.#options = options
+  }
 
   /** The pino child, made on first use and kept. */
   private get made(): FastifyBaseLogger {
-    this.#child ??= this.parent.child(this.bindings, this.options)
+    this.#child ??= this.#parent.child(this.#bindings, this.#options)
     return this.#child
   }
 
   get level(): LevelWithSilentOrString {
-    return this.#child?.level ?? this.options.level ?? this.parent.level
+    return this.#child?.level ?? this.#options.level ?? this.#parent.level
   }
   set level(level: LevelWithSilentOrString) {
     this.made.level = level

@@ -1,8 +1,10 @@
 /** buildApp's TLS server: ALPN as Node's https default, chosen by selectHttp11. */
 import { connect as tlsConnect } from 'node:tls'
 import t from 'tap'
-import { selectHttp11 } from '../src/app.js'
+import { buildApp, selectHttp11 } from '../src/app.js'
 import { testCert } from './helpers/certs.js'
+import { testConfig } from './helpers/config.js'
+import { logSink } from './helpers/logs.js'
 import { startRelay } from './helpers/relay.js'
 
 t.test('selectHttp11 picks HTTP/1.1 or nothing', async (t) => {
@@ -40,4 +42,17 @@ t.test('ALPN over the real TLS server', async (t) => {
     undefined,
     'no ALPN list for Node to copy into every TLS socket',
   )
+})
+
+t.test("a request's log lines carry its id, through the deferred request logger", async (t) => {
+  const sink = logSink()
+  const app = await buildApp(testConfig(), { tls: null, logger: sink.logger })
+  t.teardown(() => app.close())
+  app.get('/fails', () => {
+    throw new Error('it broke')
+  })
+  const answer = await app.inject({ method: 'GET', url: '/fails', headers: { host: 'relay' } })
+  t.equal(answer.statusCode, 500)
+  const line = sink.lines.find((l) => l.msg === 'request failed')
+  t.match(line, { level: 'error', reqId: /^req-/, err: { message: 'it broke', type: 'Error' } })
 })

@@ -86,6 +86,22 @@ t.test('DeferredChildLogger', async (t) => {
     t.equal(made(), 0)
   })
 
+  t.test("the route's level and serializers apply to what it logs", async (t) => {
+    const { lines, parent } = setup()
+    const log = deferredRequestLogger(
+      parent,
+      { reqId: 'req-6' },
+      { level: 'warn', serializers: { card: (c: { id: number }) => `card #${c.id}` } },
+    )
+    log.info('below the route level')
+    log.warn({ card: { id: 12 } }, 'moved')
+    await settle()
+    t.same(
+      lines.map((l) => [l.msg, l.card]),
+      [['moved', 'card #12']],
+    )
+  })
+
   t.test('its children carry both bindings', async (t) => {
     const { lines, parent } = setup()
     const log = deferredRequestLogger(parent, { reqId: 'req-5' }, {})
