@@ -229,14 +229,15 @@ function systemCalls(): { syscr: number; syscw: number } {
   }
 }
 
-/** USER_HZ, the unit of `/proc` CPU times: 100 on every Linux architecture. */
+/** USER_HZ, the unit of `/proc` CPU times: 100 on Linux x86 and ARM. */
 const CLOCK_TICKS_PER_S = 100
 
 /** The calling thread's user plus system CPU time in µs, from `/proc/thread-self/stat` (Linux). */
 function threadCpuUs(): number {
   try {
     const stat = readFileSync('/proc/thread-self/stat', 'latin1')
-    // After the command name (which may hold spaces), utime and stime are fields 12 and 13.
+    // utime and stime are fields 14 and 15 of proc(5): 12th and 13th after the command name
+    // (which may hold spaces, hence the last ')'), counting the state as the 1st.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
     return (ticks * 1_000_000) / CLOCK_TICKS_PER_S
