@@ -12,19 +12,11 @@ import { createTokenVerifier } from '../../src/auth/token.js'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { loadConfig } from '../../src/config.js'
 import { parseMessage } from '../../src/protocol/message.js'
-import { CMD, kanbanData } from './common.js'
+import { CMD, kanbanData, KANBAN_RIGHTS } from './common.js'
 
 const CALLS = 5_000
 const ROOMS = 1_000
 const KEY = 'k'.repeat(64)
-
-const KANBAN_RIGHTS = {
-  submitter_id: 101,
-  submitter_can_view: true,
-  submitter_only: [],
-  artifact: [],
-  tracker: ['@site_active'],
-}
 
 function message(i: number): Record<string, unknown> {
   return {

@@ -123,54 +123,34 @@ export function summarise(m: Measurements): Row[] {
     const first = m.manyRooms[0]
     const sc = `many rooms, ${first?.rooms ?? 0} × ${(first?.subscribers ?? 0) / (first?.rooms ?? 1)}`
     const mr = m.manyRooms
-    rows.push(row(sc, 'latency p50 ms (steady)', false, mr, (r) => r.steady.p50))
-    rows.push(row(sc, 'latency p99 ms (steady)', false, mr, (r) => r.steady.p99))
-    rows.push(row(sc, 'publishes/s, 1 kept-alive', true, mr, (r) => r.single.publishesPerSec))
-    rows.push(row(sc, '  server CPU µs/publish', false, mr, (r) => r.single.serverCpuUsPerPublish))
-    rows.push(row(sc, '    of which system', false, mr, (r) => r.single.serverSysUsPerPublish))
-    rows.push(
-      row(
-        sc,
-        '    of which other threads',
-        false,
-        mr,
-        (r) => r.single.serverOtherThreadsUsPerPublish,
-      ),
-    )
-    rows.push(row(sc, '  server writes/publish', false, mr, (r) => r.single.serverWritesPerPublish))
-    rows.push(row(sc, '  server reads/publish', false, mr, (r) => r.single.serverReadsPerPublish))
-    rows.push(row(sc, 'publishes/s, 4 in parallel', true, mr, (r) => r.parallel.publishesPerSec))
-    rows.push(
-      row(sc, '  server CPU µs/publish', false, mr, (r) => r.parallel.serverCpuUsPerPublish),
-    )
-    rows.push(
-      row(
-        sc,
-        '    of which other threads',
-        false,
-        mr,
-        (r) => r.parallel.serverOtherThreadsUsPerPublish,
-      ),
-    )
-    rows.push(
-      row(sc, 'PHP-style publishes/s, full TLS', true, mr, (r) => r.phpFull.publishesPerSec),
-    )
-    rows.push(row(sc, '  server CPU µs/publish', false, mr, (r) => r.phpFull.serverCpuUsPerPublish))
-    rows.push(
-      row(sc, 'PHP-style publishes/s, resumed', true, mr, (r) => r.phpResumed.publishesPerSec),
-    )
-    rows.push(
-      row(sc, '  server CPU µs/publish', false, mr, (r) => r.phpResumed.serverCpuUsPerPublish),
-    )
-    rows.push(
-      row(
-        sc,
-        '  sessions resumed %',
-        true,
-        mr,
-        (r) => (100 * r.phpResumed.resumed) / Math.max(1, r.phpResumed.count),
-        false,
-      ),
+    const add = (
+      label: string,
+      higher: boolean,
+      f: (r: ManyRoomsResult) => number,
+      ratios = true,
+    ): void => {
+      rows.push(row(sc, label, higher, mr, f, ratios))
+    }
+    add('latency p50 ms (steady)', false, (r) => r.steady.p50)
+    add('latency p99 ms (steady)', false, (r) => r.steady.p99)
+    add('publishes/s, 1 kept-alive', true, (r) => r.single.publishesPerSec)
+    add('  server CPU µs/publish', false, (r) => r.single.serverCpuUsPerPublish)
+    add('    of which system', false, (r) => r.single.serverSysUsPerPublish)
+    add('    of which other threads', false, (r) => r.single.serverOtherThreadsUsPerPublish)
+    add('  server writes/publish', false, (r) => r.single.serverWritesPerPublish)
+    add('  server reads/publish', false, (r) => r.single.serverReadsPerPublish)
+    add('publishes/s, 4 in parallel', true, (r) => r.parallel.publishesPerSec)
+    add('  server CPU µs/publish', false, (r) => r.parallel.serverCpuUsPerPublish)
+    add('    of which other threads', false, (r) => r.parallel.serverOtherThreadsUsPerPublish)
+    add('PHP-style publishes/s, full TLS', true, (r) => r.phpFull.publishesPerSec)
+    add('  server CPU µs/publish', false, (r) => r.phpFull.serverCpuUsPerPublish)
+    add('PHP-style publishes/s, resumed', true, (r) => r.phpResumed.publishesPerSec)
+    add('  server CPU µs/publish', false, (r) => r.phpResumed.serverCpuUsPerPublish)
+    add(
+      '  sessions resumed %',
+      true,
+      (r) => (100 * r.phpResumed.resumed) / Math.max(1, r.phpResumed.count),
+      false,
     )
   }
   return rows
