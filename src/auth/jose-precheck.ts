@@ -65,10 +65,10 @@ export function precheckToken(token: string): PrecheckedToken | string {
   for (const name of FORBIDDEN_HEADERS) {
     if (name in header) return `header "${name}" is not accepted`
   }
-  if (hasDuplicateKeys(headerText)) return 'duplicate keys in header'
+  if (hasDuplicateKeys(headerText, header)) return 'duplicate keys in header'
   const payload = parseObject(payloadText)
   if (payload === null) return 'payload is not a JSON object'
-  if (hasDuplicateKeys(payloadText)) return 'duplicate keys in payload'
+  if (hasDuplicateKeys(payloadText, payload)) return 'duplicate keys in payload'
   return { payload }
 }
 
@@ -82,32 +82,49 @@ function skipWhitespace(text: string, from: number): number {
   return i
 }
 
-/**
- * True when some JSON object in `text` repeats a key. `text` must already be valid JSON
- * (JSON.parse keeps the last duplicate silently, which lets two parsers disagree).
- */
-export function hasDuplicateKeys(text: string): boolean {
-  const stack: (Set<string> | null)[] = []
-  let i = 0
-  while (i < text.length) {
-    const c = text[i]
-    if (c === '"') {
-      let j = i + 1
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1
-      const top = stack[stack.length - 1]
-      const next = skipWhitespace(text, j + 1)
-      if (top && text[next] === ':') {
-        const key = JSON.parse(text.slice(i, j + 1)) as string
-        if (top.has(key)) return true
-        top.add(key)
-      }
-      i = j + 1
-    } else {
-      if (c === '{') stack.push(new Set())
-      else if (c === '[') stack.push(null)
-      else if (c === '}' || c === ']') stack.pop()
-      i++
-    }
+/** Index of the quote that closes the string opened at `open` (`text` is valid JSON). */
+function closingQuote(text: string, open: number): number {
+  let j = text.indexOf('"', open + 1)
+  for (;;) {
+    let backslashes = 0
+    while (text.charCodeAt(j - 1 - backslashes) === 0x5c) backslashes++
+    if (backslashes % 2 === 0) return j
+    j = text.indexOf('"', j + 1)
   }
-  return false
+}
+
+/** How many keys `text` spells out: in valid JSON, exactly the strings followed by a colon. */
+function keysInText(text: string): number {
+  let keys = 0
+  // Outside a string, a quote can only open one.
+  for (let open = text.indexOf('"'); open !== -1;) {
+    const close = closingQuote(text, open)
+    if (text.charCodeAt(skipWhitespace(text, close + 1)) === 0x3a) keys++
+    open = text.indexOf('"', close + 1)
+  }
+  return keys
+}
+
+/** How many own keys the objects in `value` have, all levels together (no recursion). */
+function keysInValue(value: unknown): number {
+  let keys = 0
+  const todo: unknown[] = [value]
+  for (let v = todo.pop(); v !== undefined; v = todo.pop()) {
+    if (typeof v !== 'object' || v === null) continue
+    const children: unknown[] = Array.isArray(v) ? v : Object.values(v)
+    if (!Array.isArray(v)) keys += children.length
+    for (const child of children) if (typeof child === 'object' && child !== null) todo.push(child)
+  }
+  return keys
+}
+
+/**
+ * True when some JSON object in `text` repeats a key. `text` must be valid JSON and
+ * `parsed` what JSON.parse made of it. JSON.parse keeps the last of duplicate keys
+ * silently, which lets two parsers disagree. Every key `parsed` holds is one that `text`
+ * spells out, and a repeated key (with whatever its discarded value held) is missing from
+ * `parsed`: the counts are equal exactly when no key repeats. No key is decoded or stored.
+ */
+export function hasDuplicateKeys(text: string, parsed: unknown = JSON.parse(text)): boolean {
+  return keysInText(text) !== keysInValue(parsed)
 }

@@ -50,6 +50,78 @@ t.test('hasDuplicateKeys', async (t) => {
     t.ok(hasDuplicateKeys('{"k:":1,"k:":2}'), 'colon inside the key')
     t.notOk(hasDuplicateKeys('{"k:":1,"k":2}'))
   })
+
+  t.test('the __proto__ key is a key like any other', async (t) => {
+    t.notOk(hasDuplicateKeys('{"__proto__":{"a":1},"a":1}'))
+    t.ok(hasDuplicateKeys('{"__proto__":1,"__proto__":2}'))
+    t.ok(hasDuplicateKeys('{"__proto__":{"a":1,"a":2}}'))
+  })
+
+  t.test('nesting far deeper than any token holds neither overflows nor misses', async (t) => {
+    const depth = 100_000
+    t.notOk(hasDuplicateKeys('['.repeat(depth) + ']'.repeat(depth)))
+    t.notOk(hasDuplicateKeys('{"a":'.repeat(depth) + '1' + '}'.repeat(depth)))
+    t.ok(hasDuplicateKeys('{"a":'.repeat(depth) + '{"b":1,"b":2}' + '}'.repeat(depth)))
+  })
+
+  t.test('answers as a key-by-key reference does, on random JSON', async (t) => {
+    // The definition the relay used before counting keys: decode every key and keep a
+    // set of them per object. Both must agree on texts with and without repeats.
+    const reference = (text: string): boolean => {
+      const stack: (Set<string> | null)[] = []
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i]
+        if (c === '"') {
+          let j = i + 1
+          while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+          let next = j + 1
+          while (/\s/.test(text[next] ?? '')) next++
+          const top = stack[stack.length - 1]
+          if (top && text[next] === ':') {
+            const key = JSON.parse(text.slice(i, j + 1)) as string
+            if (top.has(key)) return true
+            top.add(key)
+          }
+          i = j
+        } else if (c === '{') stack.push(new Set())
+        else if (c === '[') stack.push(null)
+        else if (c === '}' || c === ']') stack.pop()
+      }
+      return false
+    }
+    let seed = 0x5eed
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return (seed >>> 8) % n
+    }
+    const pieces = ['a', 'b', '\\u0061', '\\"', '\\\\', ':', '{', '}', '[', ']', ',', ' ']
+    const str = (): string => {
+      let out = '"'
+      for (let n = random(3); n > 0; n--) out += pieces[random(pieces.length)] ?? ''
+      return `${out}"`
+    }
+    const ws = (): string => [' ', '', '\n\t', ''][random(4)] ?? ''
+    const value = (depth: number): string => {
+      const kind = depth > 3 ? random(3) : random(5)
+      if (kind === 0) return str()
+      if (kind === 1) return String(random(100))
+      if (kind === 2) return ['true', 'null', '[]', '{}'][random(4)] ?? 'null'
+      const items = Array.from({ length: random(5) }, () => value(depth + 1))
+      if (kind === 3) return `[${items.join(',')}]`
+      return `{${items.map((v) => `${ws()}${str()}${ws()}:${ws()}${v}`).join(',')}}`
+    }
+    let repeats = 0
+    for (let i = 0; i < 5_000; i++) {
+      const text = value(0)
+      const expected = reference(text)
+      if (expected) repeats += 1
+      if (hasDuplicateKeys(text) !== expected) {
+        t.fail(`disagrees on ${text}`)
+        return
+      }
+    }
+    t.ok(repeats > 200 && repeats < 4_800, `both answers were exercised (${repeats} with repeats)`)
+  })
 })
 
 t.test('precheckToken', async (t) => {
