@@ -4,6 +4,7 @@
  * token, unsubscribed, error) belong to the endpoint that sends them (src/ws/frames.ts).
  */
 import type { StoredMessage } from './message.js'
+import { ownBytes } from './own-bytes.js'
 
 const encode = (frame: object): Buffer => Buffer.from(JSON.stringify(frame))
 
@@ -12,13 +13,13 @@ const framedMessages = new WeakMap<Buffer, StoredMessage>()
 
 /**
  * The `message` frame of a stored message, serialised once and cached for as long as
- * the message object lives (the same Buffer serves live fan-out and history replays).
- * Callers must not mutate the returned Buffer.
+ * the message object lives (the same Buffer serves live fan-out and history replays), in
+ * memory of its own (src/protocol/own-bytes.ts). Callers must not mutate the returned Buffer.
  */
 export function messageFrame(m: StoredMessage): Buffer {
   let frame = messageFrames.get(m)
   if (!frame) {
-    frame = Buffer.from(
+    frame = ownBytes(
       `{"type":"message","room_id":${JSON.stringify(m.room_id)},"epoch":${JSON.stringify(m.epoch)},"offset":${m.offset},"cmd":${JSON.stringify(m.cmd)},"data":${JSON.stringify(m.data)}}`,
     )
     messageFrames.set(m, frame)

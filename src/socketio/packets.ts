@@ -4,6 +4,7 @@
  * text packet (polling) and the finished WebSocket frame (websocket transport).
  */
 import * as ws from 'ws'
+import { ownConcat } from '../protocol/own-bytes.js'
 
 /** ws's frame builder; @types/ws does not declare `Sender`. */
 const Sender = (
@@ -35,16 +36,18 @@ export interface EncodedEvent {
 export function encodeEvent(nsp: string, event: string, dataJson: string): EncodedEvent {
   const packet = `2${nsp === '/' ? '' : `${nsp},`}[${JSON.stringify(event)},${dataJson}]`
   const payload = Buffer.from(`4${packet}`)
-  const frame = Sender.frame(payload, {
+  const parts = Sender.frame(payload, {
     readOnly: false,
     mask: false,
     rsv1: false,
     opcode: 1,
     fin: true,
   })
+  // Header and payload as one Buffer of its own: it lives as long as the message in
+  // history (src/protocol/own-bytes.ts), and ws writes a one-part frame in one write.
   return {
     packet,
-    options: { compress: false, wsPreEncodedFrame: frame },
+    options: { compress: false, wsPreEncodedFrame: [ownConcat(parts)] },
     bytes: payload.length,
   }
 }

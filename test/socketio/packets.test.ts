@@ -31,6 +31,21 @@ void t.test('the WebSocket frame is the text frame of the Engine.IO message', as
   t.same(frame.subarray(4), body)
 })
 
+void t.test(
+  'the WebSocket frame is one Buffer of its own: cached events pin no shared chunk',
+  async (t) => {
+    const { wsPreEncodedFrame } = encodeEvent(
+      '/',
+      'kanban_item:update',
+      '{"artifact_id":1}',
+    ).options
+    t.equal(wsPreEncodedFrame.length, 1, 'header and payload together: one write')
+    const [frame = Buffer.alloc(0)] = wsPreEncodedFrame
+    t.equal(frame.byteOffset, 0)
+    t.equal(frame.buffer.byteLength, frame.length)
+  },
+)
+
 void t.test('queued bytes: the WebSocket buffer plus what Engine.IO holds', async (t) => {
   const conn = (
     bufferedAmount: number | undefined,
