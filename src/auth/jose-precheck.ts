@@ -82,23 +82,26 @@ function skipWhitespace(text: string, from: number): number {
   return i
 }
 
-/** Index of the quote that closes the string opened at `open` (`text` is valid JSON). */
+/** Index of the quote that closes the string opened at `open`, or -1 if none does. */
 function closingQuote(text: string, open: number): number {
-  let j = text.indexOf('"', open + 1)
-  for (;;) {
+  for (let j = text.indexOf('"', open + 1); j !== -1; j = text.indexOf('"', j + 1)) {
     let backslashes = 0
     while (text.charCodeAt(j - 1 - backslashes) === 0x5c) backslashes++
     if (backslashes % 2 === 0) return j
-    j = text.indexOf('"', j + 1)
   }
+  return -1
 }
 
-/** How many keys `text` spells out: in valid JSON, exactly the strings followed by a colon. */
+/**
+ * How many keys `text` spells out: in valid JSON, exactly the strings followed by a colon.
+ * -1, which no parsed value has, for a string that is never closed.
+ */
 function keysInText(text: string): number {
   let keys = 0
   // Outside a string, a quote can only open one.
   for (let open = text.indexOf('"'); open !== -1;) {
     const close = closingQuote(text, open)
+    if (close === -1) return -1
     if (text.charCodeAt(skipWhitespace(text, close + 1)) === 0x3a) keys++
     open = text.indexOf('"', close + 1)
   }
@@ -120,7 +123,8 @@ function keysInValue(value: unknown): number {
 
 /**
  * True when some JSON object in `text` repeats a key. `text` must be valid JSON and
- * `parsed` what JSON.parse made of it. JSON.parse keeps the last of duplicate keys
+ * `parsed` what JSON.parse made of it (by default, parsed here). Given a text that is not
+ * JSON with a `parsed`, the answer is still true or false: it never loops. JSON.parse keeps the last of duplicate keys
  * silently, which lets two parsers disagree. Every key `parsed` holds is one that `text`
  * spells out, and a repeated key (with whatever its discarded value held) is missing from
  * `parsed`: the counts are equal exactly when no key repeats. No key is decoded or stored.

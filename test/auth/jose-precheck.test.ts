@@ -51,6 +51,11 @@ t.test('hasDuplicateKeys', async (t) => {
     t.notOk(hasDuplicateKeys('{"k:":1,"k":2}'))
   })
 
+  t.test('a string never closed answers instead of looping', async (t) => {
+    t.ok(hasDuplicateKeys('{"a', {}), 'an unclosed key')
+    t.ok(hasDuplicateKeys('{"a":"b\\"}', { a: 'b' }), 'its closing quote escaped')
+  })
+
   t.test('the __proto__ key is a key like any other', async (t) => {
     t.notOk(hasDuplicateKeys('{"__proto__":{"a":1},"a":1}'))
     t.ok(hasDuplicateKeys('{"__proto__":1,"__proto__":2}'))

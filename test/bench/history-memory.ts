@@ -2,8 +2,9 @@
  * What a message kept in the memory broker's history holds, against what
  * `history_max_bytes` counts for it: publishes go through the relay's own `POST /message`
  * (fastify's `inject`) into 1,000 rooms that each have a listener building the message
- * frame, as a room with subscribers does; JS heap and ArrayBuffer memory are read after
- * full collections, before and after.
+ * frame, as a room with subscribers does; JS heap, ArrayBuffer memory and the process's
+ * resident memory (which also shows the allocator's own overhead) are read after full
+ * collections, before and after.
  * Run: `npm run -s build && tsc -p test/bench && node --expose-gc dist/test/bench/history-memory.js`.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -84,5 +85,7 @@ console.log(`  counted by history_max_bytes   ${per(broker.historyStats().bytes)
 console.log(`  its message frame              ${per(frameBytes)}`)
 console.log(`  JS heap kept                   ${per(after.heapUsed - before.heapUsed)}`)
 console.log(`  ArrayBuffer memory kept        ${per(after.arrayBuffers - before.arrayBuffers)}`)
+console.log(`  JS heap reserved grown         ${per(after.heapTotal - before.heapTotal)}`)
+console.log(`  resident memory (RSS) grown    ${per(after.rss - before.rss)}`)
 await app.close()
 await broker.close()
