@@ -79,6 +79,31 @@ export const KANBAN_RIGHTS = {
   artifact: [],
 } as const
 
+/**
+ * A message as a bench publisher sends it: a Kanban move with its rights. A type, not an
+ * interface, so that it is assignable to the claims `signPublishToken` takes.
+ */
+export type KanbanMessage = {
+  readonly room_id: string
+  readonly cmd: string
+  readonly data: Record<string, unknown>
+  readonly rights: typeof KANBAN_RIGHTS
+  readonly sender_user_id: number
+  readonly sender_uuid: string
+}
+
+/** The message a bench publisher sends to `room`. */
+export function kanbanMessage(room: string, mark: BenchMark): KanbanMessage {
+  return {
+    room_id: room,
+    cmd: CMD,
+    data: kanbanData(mark),
+    rights: KANBAN_RIGHTS,
+    sender_user_id: 1,
+    sender_uuid: 'bench-publisher',
+  }
+}
+
 /** The groups of every bench subscriber's token. */
 export const SUBSCRIBER_GROUPS = ['@site_active', '@ug_101', '@ug_102', '@gpig_project_members']
 

@@ -13,7 +13,7 @@ import { signPublishToken } from '../../src/auth/sign.js'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { loadConfig } from '../../src/config.js'
 import { messageFrame } from '../../src/protocol/server-frames.js'
-import { CMD, kanbanData, KANBAN_RIGHTS } from './common.js'
+import { kanbanMessage } from './common.js'
 
 const MESSAGES = 20_000
 const ROOMS = 1_000
@@ -35,19 +35,7 @@ async function settled(): Promise<NodeJS.MemoryUsage> {
 }
 
 const tokens = Array.from({ length: MESSAGES }, (_, i) =>
-  signPublishToken(
-    [
-      {
-        room_id: `room-${i % ROOMS}`,
-        cmd: CMD,
-        data: kanbanData({ seq: i, phase: 0, t: 0 }),
-        rights: KANBAN_RIGHTS,
-        sender_user_id: 101,
-        sender_uuid: 'bench-publisher',
-      },
-    ],
-    KEY,
-  ),
+  signPublishToken([kanbanMessage(`room-${i % ROOMS}`, { seq: i, phase: 0, t: 0 })], KEY),
 )
 const config = loadConfig({
   values: {

@@ -12,22 +12,14 @@ import { createTokenVerifier } from '../../src/auth/token.js'
 import { MemoryBroker } from '../../src/broker/memory-broker.js'
 import { loadConfig } from '../../src/config.js'
 import { parseMessage } from '../../src/protocol/message.js'
-import { CMD, kanbanData, KANBAN_RIGHTS } from './common.js'
+import { kanbanMessage, type KanbanMessage } from './common.js'
 
 const CALLS = 5_000
 const ROOMS = 1_000
 const KEY = 'k'.repeat(64)
 
-function message(i: number): Record<string, unknown> {
-  return {
-    room_id: `room-${i % ROOMS}`,
-    cmd: CMD,
-    data: kanbanData({ seq: i, phase: 0, t: 0 }),
-    rights: KANBAN_RIGHTS,
-    sender_user_id: 101,
-    sender_uuid: 'bench-publisher',
-  }
-}
+const message = (i: number): KanbanMessage =>
+  kanbanMessage(`room-${i % ROOMS}`, { seq: i, phase: 0, t: 0 })
 
 /** CPU µs per call of `f` over `CALLS` calls (each awaited), after a warm-up. */
 async function cpuPerCall(f: (i: number) => unknown): Promise<number> {

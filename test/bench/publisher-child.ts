@@ -8,7 +8,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto'
 import { Agent, request } from 'node:https'
 import { TLSSocket } from 'node:tls'
 import jwt from 'jsonwebtoken'
-import { CMD, kanbanData, KANBAN_RIGHTS, nowUs, PHASE, protocolOf, type Kind } from './common.js'
+import { CMD, kanbanMessage, nowUs, PHASE, protocolOf, type Kind } from './common.js'
 import { serve } from './ipc.js'
 
 /** How the publisher child is started. */
@@ -90,15 +90,8 @@ function nextSeq(room: string): number {
 }
 
 function build(room: string, phase: number): Body {
-  const data = kanbanData({ seq: nextSeq(room), phase, t: nowUs() })
-  const message = {
-    room_id: room,
-    cmd: CMD,
-    data,
-    rights: KANBAN_RIGHTS,
-    sender_user_id: 1,
-    sender_uuid: 'bench-publisher',
-  }
+  const message = kanbanMessage(room, { seq: nextSeq(room), phase, t: nowUs() })
+  const { data } = message
   switch (protocolOf(opts.kind)) {
     case 'relay': {
       const exp = Math.floor(Date.now() / 1000) + 120
