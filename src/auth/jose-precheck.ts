@@ -122,12 +122,13 @@ function keysInValue(value: unknown): number {
 }
 
 /**
- * True when some JSON object in `text` repeats a key. `text` must be valid JSON and
- * `parsed` what JSON.parse made of it (by default, parsed here). Given a text that is not
- * JSON with a `parsed`, the answer is still true or false: it never loops. JSON.parse keeps the last of duplicate keys
- * silently, which lets two parsers disagree. Every key `parsed` holds is one that `text`
- * spells out, and a repeated key (with whatever its discarded value held) is missing from
- * `parsed`: the counts are equal exactly when no key repeats. No key is decoded or stored.
+ * True when some JSON object in `text` repeats a key. JSON.parse keeps the last of
+ * duplicate keys silently, which lets two parsers disagree. `text` must be valid JSON and
+ * `parsed` what JSON.parse made of it (by default, parsed here); given a text that is not
+ * JSON with a `parsed`, the answer is still true or false: it never loops.
+ * Every key `parsed` holds is one that `text` spells out, and a repeated key (with
+ * whatever its discarded value held) is missing from `parsed`: the counts are equal
+ * exactly when no key repeats. No key is decoded or stored.
  */
 export function hasDuplicateKeys(text: string, parsed: unknown = JSON.parse(text)): boolean {
   return keysInText(text) !== keysInValue(parsed)
